@@ -1,0 +1,120 @@
+"""The runtime's declarative configuration: /etc/limpet/config.yaml.
+
+Owned by root, never by a bundle: it alone decides which plugins run, which backend each
+area uses, and each plugin's options. Read with ruamel.yaml (round-trip, so
+``limpet config set`` keeps comments) and validated by pydantic with ``extra="forbid"``:
+a typo is an error naming the key and its line. With no file, the defaults apply.
+
+Example::
+
+    root: /run/limpet
+    log-format: text
+    plugins:
+      block: [devices]            # never load these
+      enable: [example-devices]   # opt-in plugins (default_enabled=False)
+      options:
+        example-devices: {extra: [/dev/fuse]}
+    backends:
+      cgroups: v1
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import ConfigError
+
+DEFAULT_PATH = "/etc/limpet/config.yaml"
+
+
+class PluginsSection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enable: list[str] = Field(default_factory=list, description="opt-in plugins to load")
+    block: list[str] = Field(default_factory=list, description="plugins never to load")
+    options: dict[str, dict[str, Any]] = Field(default_factory=dict,
+                                               description="per-plugin options")
+
+
+class RuntimeConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    root: str = Field("/run/limpet", description="state directory (--root overrides)")
+    log_format: Literal["text", "json"] = Field("text", alias="log-format")
+    plugins: PluginsSection = Field(default_factory=PluginsSection)
+    backends: dict[str, str] = Field(default_factory=dict,
+                                     description="area -> backend name, e.g. cgroups: v2")
+
+
+def config_path(cli_value: str | None = None) -> str:
+    return cli_value or os.environ.get("LIMPET_CONFIG") or DEFAULT_PATH
+
+
+def _line_of(doc: Any, loc: tuple[Any, ...]) -> int | None:
+    """The 1-based line of ``loc`` in a ruamel round-trip document, if known."""
+    node, line = doc, None
+    for key in loc:
+        lc = getattr(node, "lc", None)
+        try:
+            if lc is not None:
+                if isinstance(key, int):
+                    line = lc.item(key)[0] + 1
+                else:
+                    line = lc.key(key)[0] + 1
+            node = node[key]
+        except (KeyError, IndexError, TypeError, AttributeError):
+            break
+    return line
+
+
+def load_document(path: str) -> Any:
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ConfigError(path, f"cannot read: {exc.strerror}") from None
+    try:
+        return YAML(typ="rt").load(text)
+    except YAMLError as exc:
+        raise ConfigError(path, f"invalid YAML: {exc}") from None
+
+
+def validate_document(doc: Any, path: str) -> RuntimeConfig:
+    if doc is None:
+        return RuntimeConfig()
+    if not isinstance(doc, dict):
+        raise ConfigError(path, "the top level must be a mapping")
+    try:
+        return RuntimeConfig.model_validate(doc)
+    except ValidationError as exc:
+        raise config_error(exc, doc, path, prefix=()) from None
+
+
+def config_error(exc: ValidationError, doc: Any, path: str,
+                 prefix: tuple[Any, ...]) -> ConfigError:
+    first = exc.errors()[0]
+    loc = prefix + tuple(first["loc"])
+    dotted = ".".join(str(p) for p in loc) or "(top level)"
+    line = _line_of(doc, loc if first["type"] != "extra_forbidden" else loc)
+    where = f"{path}:{line}" if line else path
+    message = first["msg"]
+    if first["type"] == "extra_forbidden":
+        message = f"unknown key {loc[-1]!r}"
+    more = len(exc.errors()) - 1
+    suffix = f" (and {more} more)" if more else ""
+    return ConfigError(where, f"{dotted}: {message}{suffix}")
+
+
+def load(cli_value: str | None = None) -> tuple[RuntimeConfig, Any, str]:
+    """Load and validate the config file; returns (model, raw document, path)."""
+    path = config_path(cli_value)
+    doc = load_document(path)
+    return validate_document(doc, path), doc, path

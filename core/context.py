@@ -1,0 +1,50 @@
+"""What hooks receive besides the spec: the container, the bundle, the host, the options."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class HostInfo:
+    """Facts about the running kernel that validation and planning may depend on."""
+
+    namespaces: frozenset[str] = field(default_factory=lambda: _host_namespaces())
+    rootless: bool = field(default_factory=lambda: os.geteuid() != 0)
+
+
+_NS_FILES = {"pid": "pid", "network": "net", "mount": "mnt", "ipc": "ipc", "uts": "uts",
+             "user": "user", "cgroup": "cgroup", "time": "time"}
+
+
+def _host_namespaces() -> frozenset[str]:
+    return frozenset(t for t, f in _NS_FILES.items() if os.path.exists(f"/proc/self/ns/{f}"))
+
+
+@dataclass
+class PlanContext:
+    """Passed to ``limpet_validate`` and ``limpet_plan``."""
+
+    container_id: str
+    bundle: str
+    state_dir: str
+    host: HostInfo
+    options: dict[str, Any] = field(default_factory=dict)   # plugin name -> options model
+    backends: dict[str, Any] = field(default_factory=dict)  # area -> chosen backend
+    no_pivot: bool = False
+
+    def options_for(self, plugin: str) -> Any:
+        return self.options.get(plugin)
+
+
+@dataclass
+class LifecycleContext:
+    """Passed to lifecycle hooks (created, started, deleted)."""
+
+    container_id: str
+    bundle: str
+    state_dir: str
+    pid: int | None
+    state: dict[str, Any]

@@ -1,0 +1,286 @@
+"""``create``: load, validate and plan in the runtime process, then drive the init.
+
+The init is forked by :func:`spawn_init` before this module's heavy imports happen (see
+:mod:`limpet.core.init`). Everything ``create`` makes is pushed on an undo stack; if any step
+fails, the stack is unwound (processes killed, teardown ops run, state dir removed) and the
+first error is reported, with cleanup failures added as notes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import sync
+from .errors import ContainerError, ExecutionError, LimpetError, SpecError, from_wire, os_error
+from .log import log
+from .state import OCI_VERSION, Store, proc_start_time
+
+
+def spawn_init(subreaper: bool = False) -> tuple[int, socket.socket]:
+    """Fork the init from the current (lean) point; returns (pid, runtime's socket end)."""
+    from . import init  # lean; imported before the fork so the child shares its pages
+
+    if subreaper:
+        from .syscalls import Syscalls, const
+
+        Syscalls().prctl(const("PR_SET_CHILD_SUBREAPER"), 1)
+    ours, theirs = socket.socketpair()
+    pid = os.fork()
+    if pid == 0:
+        ours.close()
+        init.main(theirs)
+    theirs.close()
+    return pid, ours
+
+
+@dataclass
+class CreateRequest:
+    container_id: str
+    bundle: str
+    root: str
+    pid_file: str | None = None
+    console_socket: str | None = None
+    no_pivot: bool = False
+    preserve_fds: int = 0
+    config_file: str | None = None
+
+
+@dataclass
+class ParentContext:
+    """What parent-side op handlers get."""
+
+    container_id: str
+    bundle: str
+    state_dir: str
+    init_pid: int                       # the first init (namespace owner until the fork)
+    pid: int | None = None              # the container process, once forked
+    teardown: list[dict[str, Any]] = field(default_factory=list)
+    undo: list[Callable[[], None]] = field(default_factory=list)
+    annotations: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def target_pid(self) -> int:
+        return self.pid or self.init_pid
+
+    def on_delete(self, kind: str, where: str | None = None, **args: Any) -> None:
+        """Record an op to run at ``delete`` (and at rollback of a failed create)."""
+        self.teardown.append({"kind": kind, "args": args, "where": where})
+
+
+def _import_handler(target: str) -> Callable[..., Any]:
+    import importlib
+
+    module_name, _, func = target.partition(":")
+    handler: Callable[..., Any] = getattr(importlib.import_module(module_name), func)
+    return handler
+
+
+def run_parent_ops(pctx: ParentContext, ops: list[Any], handlers: dict[str, str]) -> None:
+    for op in ops:
+        data = op if isinstance(op, dict) else op.to_json()
+        args = dict(data.get("args", {}))
+        args.setdefault("where", data.get("where"))
+        try:
+            _import_handler(handlers[data["kind"]])(pctx, args)
+        except LimpetError as exc:
+            if exc.where is None:
+                exc.where = data.get("where")
+            raise
+        except OSError as exc:
+            raise os_error(data.get("where"), data["kind"], exc) from None
+
+
+def run_teardown(teardown: list[dict[str, Any]], handlers: dict[str, str],
+                 pctx: ParentContext) -> list[str]:
+    """Run teardown ops in reverse; returns the failures (never raises)."""
+    failures = []
+    for op in reversed(teardown):
+        try:
+            run_parent_ops(pctx, [op], handlers)
+        except Exception as exc:  # keep going: every resource deserves a try
+            failures.append(f"cleanup {op['kind']}: {exc}")
+    return failures
+
+
+def _kill_and_reap(pid: int | None, reap: bool) -> None:
+    if not pid:
+        return
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    if reap:
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
+    else:
+        from .state import wait_gone
+
+        wait_gone(pid, timeout=5.0)
+
+
+def compile_bundle(req: CreateRequest, state_dir: str) -> tuple[Any, Any, Any, Any]:
+    """Load config.yaml, the plugins and config.json; validate and plan (no side effects).
+
+    Returns (spec, raw config dict, plan, plugins).
+    """
+    from . import claims, config, plugins
+    from .context import HostInfo, PlanContext
+    from .plan import Plan
+    from .spec import Spec, load_config, unknown_fields
+
+    runtime_config, doc, config_path = config.load(req.config_file)
+    loaded = plugins.load(runtime_config, doc, config_path)
+    path = os.path.join(req.bundle, "config.json")
+    try:
+        with open(path, "rb") as f:
+            raw_bytes = f.read()
+    except FileNotFoundError:
+        raise SpecError("--bundle", f"{path}: no such file (is {req.bundle} an OCI bundle?)") \
+            from None
+    except OSError as exc:
+        raise SpecError("--bundle", f"cannot read {path}: {exc.strerror}") from None
+    spec = load_config(raw_bytes)
+    raw = json.loads(raw_bytes)
+    for extra in unknown_fields(spec):
+        log.info(f"{extra}: unknown property ignored (runtime-spec: MUST ignore)")
+    claims.check(Spec, raw, loaded.claims)
+    backends = {area: choices[runtime_config.backends[area]]
+                for area, choices in loaded.backends.items() if area in runtime_config.backends}
+    ctx = PlanContext(req.container_id, req.bundle, state_dir, HostInfo(),
+                      options=loaded.options(), backends=backends, no_pivot=req.no_pivot)
+    loaded.hook.limpet_validate(spec=spec, ctx=ctx)
+    plan = Plan(handlers=dict(loaded.handlers))
+    for name, plugin in loaded.loaded.items():
+        if hasattr(plugin.module, "limpet_plan"):
+            plan.current_plugin = name
+            plugin.module.limpet_plan(spec=spec, plan=plan, ctx=ctx)
+    plan.current_plugin = None
+    plan.process.setdefault("preserveFds", req.preserve_fds)
+    missing = sorted(k for k in plan.kinds() if k not in plan.handlers)
+    if missing:
+        raise ExecutionError(None, f"no handler registered for op kind(s) {', '.join(missing)}")
+    return spec, raw, plan, loaded
+
+
+def create(req: CreateRequest, init_pid: int, sock: socket.socket) -> dict[str, Any]:
+    """Create the container; the init (``init_pid``) is already forked and waiting."""
+    from .plan import PHASE_SIDE
+
+    store = Store(req.root)
+    state_dir = os.path.join(req.root, req.container_id)
+    pctx = ParentContext(req.container_id, req.bundle, state_dir, init_pid)
+    made_dir = False
+    handlers: dict[str, str] = {}
+    init_reaped = False
+    try:
+        if store.exists(req.container_id):
+            raise ContainerError(None, f"container with id {req.container_id} already exists")
+        spec, raw, plan, loaded = compile_bundle(req, state_dir)
+        handlers = plan.handlers
+        pctx.annotations = dict(spec.annotations or {})
+        store.make_dir(req.container_id)
+        made_dir = True
+        os.mkfifo(os.path.join(state_dir, "exec.fifo"), 0o622)
+        state: dict[str, Any] = {
+            "ociVersion": OCI_VERSION, "id": req.container_id, "bundle": req.bundle,
+            "status": "creating", "pid": None, "annotations": pctx.annotations,
+            "rootfs": plan.process.get("rootfs", ""),
+            "created": _now(), "owner": "",
+            "hooks": sorted({h for p in loaded.loaded.values() for h in p.hooks
+                             if h in _lifecycle_hooks()}),
+        }
+        store.write(req.container_id, state)
+        run_parent_ops(pctx, plan.ops("prepare"), handlers)
+        sync.send(sock, {"plan": plan.to_json(), "rootfs": plan.process.get("rootfs", ""),
+                         "bundle": req.bundle, "state_dir": state_dir})
+        while True:
+            message = sync.recv(sock)
+            if message is None:
+                _, status = os.waitpid(init_pid, 0) if not init_reaped else (0, 0)
+                init_reaped = True
+                raise ExecutionError(None, "the container's init exited before it was ready"
+                                     f" (wait status {status})")
+            if "error" in message:
+                raise from_wire(message["error"])
+            if "log" in message:
+                log.log(message.get("level", "warning"), message["log"])
+            elif "pid" in message:
+                pctx.pid = int(message["pid"])
+                os.waitpid(init_pid, 0)
+                init_reaped = True
+            elif "sync" in message:
+                phase = message["sync"]
+                if PHASE_SIDE.get(phase) != "parent":
+                    raise ExecutionError(None, f"init asked for unknown parent phase {phase!r}")
+                run_parent_ops(pctx, plan.ops(phase), handlers)
+                sync.send(sock, {"ack": phase})
+            elif message.get("ready"):
+                break
+        pid = pctx.pid or init_pid
+        state.update(status="created", pid=pid, initStartTime=proc_start_time(pid),
+                     teardown=pctx.teardown,
+                     handlers={op["kind"]: handlers[op["kind"]] for op in pctx.teardown})
+        store.write(req.container_id, state)
+        if req.pid_file:
+            write_pid_file(req.pid_file, pid)
+        if "limpet_created" in state["hooks"]:
+            from .context import LifecycleContext
+
+            loaded.hook.limpet_created(ctx=LifecycleContext(
+                req.container_id, req.bundle, state_dir, pid, state))
+        return state
+    except BaseException as exc:
+        notes = _rollback(pctx, handlers, made_dir, state_dir, init_reaped)
+        for note in notes:
+            exc.add_note(note)
+        raise
+    finally:
+        sock.close()
+
+
+def _rollback(pctx: ParentContext, handlers: dict[str, str], made_dir: bool, state_dir: str,
+              init_reaped: bool) -> list[str]:
+    notes: list[str] = []
+    _kill_and_reap(pctx.pid, reap=False)
+    if not init_reaped:
+        _kill_and_reap(pctx.init_pid, reap=True)
+    notes += run_teardown(pctx.teardown, handlers, pctx)
+    for undo in reversed(pctx.undo):
+        try:
+            undo()
+        except Exception as exc:
+            notes.append(f"cleanup: {exc}")
+    if made_dir:
+        shutil.rmtree(state_dir, ignore_errors=True)
+    return notes
+
+
+def _lifecycle_hooks() -> tuple[str, ...]:
+    from .hookspecs import LIFECYCLE_HOOKS
+
+    return LIFECYCLE_HOOKS
+
+
+def _now() -> str:
+    import time
+
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e9):09d}Z"
+
+
+def write_pid_file(path: str, pid: int) -> None:
+    """Decimal pid, no newline, written atomically (as runc does)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp")
+    with open(tmp, "w") as f:
+        f.write(str(pid))
+    os.rename(tmp, path)

@@ -1,0 +1,227 @@
+"""The container's init: a lean, forked process that executes the child side of a plan.
+
+Process model (architecture.md section 3, after runc's nsexec):
+
+1. The runtime forks this init early, before it imports pydantic, rich or pluggy, and sends
+   it the plan over the sync socket. The init goes non-dumpable at once.
+2. ``init`` phases run here: join or create the user namespace (the runtime writes the id
+   maps while the init waits), then every other namespace.
+3. The init forks: the child is the container process, PID 1 of a new pid namespace; the
+   first init reports its pid and exits, so the container process is left to the caller's
+   subreaper.
+4. ``container`` phases run in the container process; parent phases are a round trip on the
+   sync socket. After ``credentials`` the program is resolved, the runtime is told "ready",
+   and the process blocks on the exec FIFO until ``start``; then the remaining phases run and
+   the user program is executed. Python is never executed again inside the container.
+
+Standard library and lean limpet.core modules only: nothing here may import pydantic, rich,
+pluggy or ruamel.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import signal
+import socket
+import stat
+import sys
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+from . import sync
+from .errors import ExecutionError, LimpetError, ProgramNotFound, os_error
+from .plan import WAIT_BEFORE, phases_from_json
+from .syscalls import Syscalls, const
+
+Handler = Callable[["InitContext", dict[str, Any]], None]
+
+
+class InitContext:
+    """What container-side op handlers get: the syscall seam and the container's facts."""
+
+    def __init__(self, message: dict[str, Any], sock: socket.socket,
+                 syscalls: Syscalls | None = None) -> None:
+        self.sys = syscalls or Syscalls()
+        self.sock = sock
+        self.rootfs: str = message["rootfs"]
+        self.bundle: str = message["bundle"]
+        self.state_dir: str = message["state_dir"]
+        self.process: dict[str, Any] = message["plan"].get("process", {})
+        self.in_container = False       # after the pid-namespace fork
+        self.pivoted = False            # after pivot_root: "/" is the container's root
+        #: set by the namespaces plugin's ops: a new user namespace restricts mknod etc.
+        self.new_user_namespace = False
+        self.state_dir_fd = -1
+
+    def warn(self, where: str | None, message: str, level: str = "warning") -> None:
+        """Have the runtime log a message (the sync socket is open until "ready")."""
+        text = f"{where}: {message}" if where else message
+        sync.send(self.sock, {"log": text, "level": level})
+
+    def root_path(self, path: str) -> str:
+        """A container path as seen from here (before or after pivot_root)."""
+        return path if self.pivoted else os.path.join(self.rootfs, path.lstrip("/"))
+
+
+def load_handlers(table: dict[str, str]) -> dict[str, Handler]:
+    handlers: dict[str, Handler] = {}
+    for kind, target in table.items():
+        module_name, _, func = target.partition(":")
+        try:
+            handlers[kind] = getattr(importlib.import_module(module_name), func)
+        except (ImportError, AttributeError) as exc:
+            raise ExecutionError(f"op {kind}", f"handler {target} cannot be loaded: {exc}") \
+                from None
+    return handlers
+
+
+def run_op(handler: Handler, ctx: InitContext, op: dict[str, Any]) -> None:
+    args = op.get("args", {})
+    args.setdefault("where", op.get("where"))
+    try:
+        handler(ctx, args)
+    except LimpetError as exc:
+        if exc.where is None:
+            exc.where = op.get("where")
+        raise
+    except OSError as exc:
+        raise os_error(op.get("where"), op["kind"], exc) from None
+
+
+def _sync_parent(ctx: InitContext, phase: str) -> None:
+    sync.send(ctx.sock, {"sync": phase})
+    reply = sync.recv(ctx.sock)
+    if reply is None or "ack" not in reply:
+        # The runtime failed (and reports it) or went away: stop here.
+        os._exit(1)
+
+
+def _fork_container_process(ctx: InitContext) -> None:
+    """Fork the container process (PID 1 of a new pid namespace) and exit the first init."""
+    gate_r, gate_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(gate_w)
+        os.read(gate_r, 1)  # wait until the runtime knows our pid
+        os.close(gate_r)
+        ctx.in_container = True
+        return
+    os.close(gate_r)
+    sync.send(ctx.sock, {"pid": pid})
+    os.close(gate_w)
+    os._exit(0)
+
+
+def find_program(args: list[str], env: list[str]) -> str:
+    """Resolve argv[0] like runc (Go's exec.LookPath); errors use runc's words."""
+    if not args:
+        raise ProgramNotFound("process.args", "args must not be empty")
+    name = args[0]
+    if "/" in name:
+        candidates = [name]
+    else:
+        path_var = next((e[5:] for e in reversed(env) if e.startswith("PATH=")), "")
+        candidates = [os.path.join(d or ".", name) for d in path_var.split(":")]
+    denied = False
+    for candidate in candidates:
+        try:
+            st = os.stat(candidate)
+        except OSError as exc:
+            if "/" in name:
+                raise ProgramNotFound("process.args[0]", f'exec: "{name}": stat {name}: '
+                                      f"{os.strerror(exc.errno or 2).lower()}") from None
+            continue
+        if stat.S_ISDIR(st.st_mode) or not st.st_mode & 0o111:
+            denied = True
+            continue
+        if not os.access(candidate, os.X_OK):
+            denied = True
+            continue
+        return candidate
+    if denied:
+        raise ProgramNotFound("process.args[0]", f'exec: "{name}": permission denied')
+    raise ProgramNotFound("process.args[0]",
+                          f'exec: "{name}": executable file not found in $PATH')
+
+
+def _wait_for_start(ctx: InitContext) -> None:
+    """Tell the runtime we are ready, then block on the exec FIFO until ``start``."""
+    sync.send(ctx.sock, {"ready": True})
+    ctx.sock.close()
+    fd = os.open("exec.fifo", os.O_WRONLY | os.O_CLOEXEC, dir_fd=ctx.state_dir_fd)
+    os.write(fd, b"0")
+    os.close(fd)
+    os.close(ctx.state_dir_fd)
+
+
+def _close_inherited_fds(keep: int) -> None:
+    """Mark every fd above ``keep`` close-on-exec (runc does the same before exec)."""
+    try:
+        fds = [int(n) for n in os.listdir("/proc/self/fd")]
+    except OSError:
+        fds = list(range(keep + 1, 1024))
+    for fd in fds:
+        if fd > keep:
+            try:
+                os.set_inheritable(fd, False)
+            except OSError:
+                pass
+
+
+def execute(ctx: InitContext, plan: dict[str, Any], handlers: dict[str, Handler]) -> NoReturn:
+    """Run the init and container phases of ``plan``, then exec the user program."""
+    program = ""
+    for phase, side, ops in phases_from_json(plan):
+        if phase == WAIT_BEFORE:
+            program = find_program(ctx.process.get("args", []), ctx.process.get("env", []))
+            _wait_for_start(ctx)
+        if side == "parent":
+            if ops and phase != "prepare":   # "prepare" ran before the init got the plan
+                _sync_parent(ctx, phase)
+            continue
+        if side == "container" and not ctx.in_container:
+            _fork_container_process(ctx)
+        for op in ops:
+            run_op(handlers[op["kind"]], ctx, op)
+    if not program:
+        program = find_program(ctx.process.get("args", []), ctx.process.get("env", []))
+        _wait_for_start(ctx)
+    _close_inherited_fds(2 + int(ctx.process.get("preserveFds", 0)))
+    env = dict(e.split("=", 1) if "=" in e else (e, "") for e in ctx.process.get("env", []))
+    try:
+        os.execve(program, ctx.process["args"], env)
+    except OSError as exc:
+        # Nobody waits on the sync socket any more: tell the container's stderr.
+        print(f"limpet: exec {program}: {exc.strerror}", file=sys.stderr)
+        os._exit(127 if exc.errno == 2 else 126)
+
+
+def main(sock: socket.socket) -> NoReturn:
+    """Entry point of the forked init. Never returns."""
+    code = 1
+    try:
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+        syscalls = Syscalls()
+        syscalls.prctl(const("PR_SET_DUMPABLE"), 0)
+        message = sync.recv(sock)
+        if message is None:
+            os._exit(0)   # the runtime gave up before sending a plan
+        ctx = InitContext(message, sock, syscalls)
+        ctx.state_dir_fd = os.open(ctx.state_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        handlers = load_handlers(message["plan"]["handlers"])
+        execute(ctx, message["plan"], handlers)
+    except LimpetError as exc:
+        _report(sock, exc)
+    except OSError as exc:
+        _report(sock, os_error(None, "init", exc))
+    except BaseException as exc:  # never let a traceback escape into the container
+        _report(sock, ExecutionError(None, f"init failed: {type(exc).__name__}: {exc}"))
+    os._exit(code)
+
+
+def _report(sock: socket.socket, exc: LimpetError) -> None:
+    try:
+        sync.send(sock, {"error": exc.to_wire()})
+    except OSError:
+        print(f"limpet init: {exc}", file=sys.stderr)

@@ -1,0 +1,114 @@
+"""The plan: ordered, serialisable operations grouped by named phase.
+
+Plugins compile config.json into a :class:`Plan` (``limpet_plan`` hook); the core executes
+it. Order comes from the phase list below, then from insertion order within a phase, never
+from plugin priority. Each phase runs on one *side*:
+
+- ``parent``: in the runtime process, while the init waits on the sync socket;
+- ``init``: in the first child, before the pid-namespace fork (namespace setup);
+- ``container``: in the container process (PID 1 of its pid namespace) before the user
+  program is executed.
+
+An operation names a *kind*; each kind has a handler ``"module:function"`` registered by a
+plugin (``limpet_op_handlers`` hook). Handlers of ``init``/``container`` ops run in the lean
+init, so their modules must import only the standard library and ``limpet.core`` lean modules.
+
+This module is imported by the lean init: standard library only.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+#: (phase, side) in execution order. The spec's lifecycle points map onto it: createRuntime
+#: hooks run in ``create-runtime``; createContainer hooks in ``create-container``; the
+#: runtime reports "created" after ``credentials``; ``start`` releases ``start-container``.
+PHASES: tuple[tuple[str, str], ...] = (
+    ("prepare", "parent"),           # host-side set-up before the init exists
+    ("user-namespace", "init"),      # join or create the user namespace first
+    ("id-maps", "parent"),           # write uid_map/gid_map of the new user namespace
+    ("namespaces", "init"),          # join and create every other namespace
+    ("init-created", "parent"),      # the init's pid is known: cgroup attach, netDevices
+    ("rootfs", "container"),         # make / private, bind the root filesystem
+    ("mounts", "container"),         # mounts[] in order
+    ("devices", "container"),        # /dev nodes and links
+    ("create-runtime", "parent"),    # createRuntime hooks (runtime namespace)
+    ("create-container", "container"),  # createContainer hooks (container namespace)
+    ("pivot", "container"),          # pivot_root / chroot
+    ("finalize-rootfs", "container"),   # masked, read-only paths; read-only root
+    ("process", "container"),        # hostname, sysctl, rlimits, cwd, ...
+    ("credentials", "container"),    # groups, uid/gid, capabilities, no_new_privs
+    ("start-container", "container"),   # after `start`: startContainer hooks
+    ("seccomp", "container"),        # last: the filter must not block the runtime
+)
+PHASE_SIDE: dict[str, str] = dict(PHASES)
+PHASE_ORDER: dict[str, int] = {name: i for i, (name, _) in enumerate(PHASES)}
+#: Phases before this index run before the runtime reports the container created.
+WAIT_BEFORE = "start-container"
+
+
+@dataclass
+class Op:
+    """One operation. ``where`` is the config path it comes from, for error messages."""
+
+    kind: str
+    args: dict[str, Any] = field(default_factory=dict)
+    where: str | None = None
+    plugin: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"kind": self.kind, "args": self.args}
+        if self.where:
+            data["where"] = self.where
+        if self.plugin:
+            data["plugin"] = self.plugin
+        return data
+
+    def describe(self) -> str:
+        parts = [f"{k}={v!r}" for k, v in self.args.items() if v not in (None, [], {}, "")]
+        return f"{self.kind} {' '.join(parts)}".rstrip()
+
+
+@dataclass
+class Plan:
+    """Operations by phase. ``handlers`` maps each op kind to ``module:function``."""
+
+    phases: dict[str, list[Op]] = field(default_factory=lambda: {p: [] for p, _ in PHASES})
+    handlers: dict[str, str] = field(default_factory=dict)
+    #: Facts the executor needs that are not operations (rootfs path, program, env, ...).
+    process: dict[str, Any] = field(default_factory=dict)
+    current_plugin: str | None = None
+
+    def add(self, phase: str, kind: str, where: str | None = None, **args: Any) -> Op:
+        """Append an operation to ``phase`` (a name from :data:`PHASES`)."""
+        if phase not in self.phases:
+            raise ValueError(f"unknown plan phase {phase!r}; phases: {', '.join(PHASE_SIDE)}")
+        op = Op(kind, args, where, self.current_plugin)
+        self.phases[phase].append(op)
+        return op
+
+    def ops(self, phase: str) -> list[Op]:
+        return self.phases[phase]
+
+    def kinds(self) -> set[str]:
+        return {op.kind for ops in self.phases.values() for op in ops}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "phases": [
+                {"phase": name, "side": side, "ops": [op.to_json() for op in self.phases[name]]}
+                for name, side in PHASES
+            ],
+            "handlers": {k: v for k, v in sorted(self.handlers.items()) if k in self.kinds()},
+            "process": self.process,
+        }
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), separators=(",", ":"))
+
+
+def phases_from_json(data: dict[str, Any]) -> list[tuple[str, str, list[dict[str, Any]]]]:
+    """The executor's view of a serialised plan: (phase, side, ops) in order."""
+    return [(p["phase"], p["side"], p["ops"]) for p in data["phases"]]

@@ -1,0 +1,53 @@
+"""What a plugin author imports: the hook marker and the declaration records.
+
+A plugin is a module registered in the ``limpet.plugins`` entry-point group, e.g.::
+
+    [project.entry-points."limpet.plugins"]
+    my-isolation = "my_package.plugin"
+
+whose hook implementations are marked with :data:`hookimpl`. Keep the module's op handlers
+in a separate, lean module: they run inside the container's init.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pluggy
+
+hookimpl = pluggy.HookimplMarker("limpet")
+
+#: Bumped when a hook's signature changes incompatibly.
+API_VERSION = 1
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """A plugin's declaration (``limpet_declare``).
+
+    ``claims`` are the config.json paths the plugin applies (``"linux.namespaces"``,
+    ``"process.user"``); a present field that no enabled plugin claims fails ``create``.
+    ``features`` is this plugin's fragment of the features document (runtime-spec
+    features.md), merged by the core. ``options`` is a pydantic model (extra="forbid") of
+    the plugin's section in config.yaml. ``default_enabled=False`` makes the plugin
+    opt-in (``plugins.enable`` in config.yaml).
+    """
+
+    name: str
+    version: str
+    claims: tuple[str, ...] = ()
+    features: dict[str, Any] = field(default_factory=dict)
+    options: type | None = None
+    default_enabled: bool = True
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A swappable implementation of one area (e.g. area "cgroups", name "v2")."""
+
+    area: str
+    name: str
+    factory: Any
+    description: str = ""

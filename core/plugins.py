@@ -1,0 +1,161 @@
+"""The plugin manager: every plugin, built-in or not, comes from the ``limpet.plugins``
+entry-point group and is registered the same way.
+
+config.yaml decides which are enabled: plugins that declare ``default_enabled`` unless
+blocked, plus those listed in ``plugins.enable``. Claims must not overlap, op kinds must
+not be defined twice, and each plugin's options are validated by its own model.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from types import ModuleType
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+from .config import RuntimeConfig, config_error
+from .errors import ConfigError
+from .pluginapi import Backend, PluginInfo
+
+GROUP = "limpet.plugins"
+
+
+@dataclass
+class LoadedPlugin:
+    info: PluginInfo
+    module: ModuleType
+    source: str          # distribution name and version that provides the entry point
+    entry_point: str
+    options: Any = None
+
+    @property
+    def hooks(self) -> list[str]:
+        return sorted(n for n in dir(self.module) if n.startswith("limpet_")
+                      and callable(getattr(self.module, n)))
+
+
+@dataclass
+class Plugins:
+    """The enabled plugins, their merged declarations, and the pluggy manager."""
+
+    pm: pluggy.PluginManager
+    loaded: dict[str, LoadedPlugin] = field(default_factory=dict)
+    available: dict[str, metadata.EntryPoint] = field(default_factory=dict)
+    claims: dict[str, str] = field(default_factory=dict)      # path -> plugin
+    handlers: dict[str, str] = field(default_factory=dict)    # op kind -> module:function
+    backends: dict[str, dict[str, Backend]] = field(default_factory=dict)
+
+    @property
+    def hook(self) -> Any:
+        return self.pm.hook
+
+    def options(self) -> dict[str, Any]:
+        return {name: p.options for name, p in self.loaded.items()}
+
+
+def _trace_hooks(pm: pluggy.PluginManager) -> None:
+    """LIMPET_TRACE=1: print the time spent in each hook of each plugin to stderr."""
+    starts: dict[tuple[str, str], float] = {}
+
+    def before(hook_name: str, hook_impls: Any, kwargs: Any) -> None:
+        for impl in hook_impls:
+            starts[(hook_name, impl.plugin_name)] = time.perf_counter()
+
+    def after(outcome: Any, hook_name: str, hook_impls: Any, kwargs: Any) -> None:
+        now = time.perf_counter()
+        total = sum(now - starts.pop((hook_name, i.plugin_name), now) for i in hook_impls)
+        names = ",".join(i.plugin_name for i in hook_impls)
+        print(f"limpet-trace: hook {hook_name} [{names}] {total * 1000:.2f} ms",
+              file=sys.stderr)
+
+    pm.add_hookcall_monitoring(before, after)
+
+
+def _entry_points() -> dict[str, metadata.EntryPoint]:
+    found: dict[str, metadata.EntryPoint] = {}
+    for ep in metadata.entry_points(group=GROUP):
+        if ep.name in found and found[ep.name].value != ep.value:
+            raise ConfigError(f"entry point {ep.name!r}",
+                              f"defined twice ({found[ep.name].value} and {ep.value})")
+        found[ep.name] = ep
+    return found
+
+
+def load(config: RuntimeConfig, doc: Any = None, config_file: str = "config.yaml") -> Plugins:
+    pm = pluggy.PluginManager("limpet")
+    pm.add_hookspecs(hookspecs)
+    if os.environ.get("LIMPET_TRACE"):
+        _trace_hooks(pm)
+    plugins = Plugins(pm=pm, available=_entry_points())
+    section = config.plugins
+    for name in [*section.enable, *section.block, *section.options]:
+        if name not in plugins.available:
+            known = ", ".join(sorted(plugins.available)) or "none"
+            raise ConfigError(config_file, f"plugins: unknown plugin {name!r}; installed: {known}")
+    for name, ep in sorted(plugins.available.items()):
+        if name in section.block:
+            continue
+        try:
+            module = ep.load()
+        except Exception as exc:  # a broken third-party plugin must be named
+            raise ConfigError(f"plugin {name!r}", f"cannot import {ep.value}: {exc}") from exc
+        info = getattr(module, "limpet_declare", None)
+        if info is None:
+            raise ConfigError(f"plugin {name!r}", f"{ep.value} has no limpet_declare hook")
+        declared: PluginInfo = info()
+        if not declared.default_enabled and name not in section.enable:
+            continue
+        dist = ep.dist
+        source = f"{dist.name} {dist.version}" if dist is not None else "unknown"
+        plugins.loaded[name] = LoadedPlugin(declared, module, source, ep.value)
+        pm.register(module, name=name)
+    _check(plugins, config, doc, config_file)
+    return plugins
+
+
+def _check(plugins: Plugins, config: RuntimeConfig, doc: Any, config_file: str) -> None:
+    from pydantic import ValidationError
+
+    for name, plugin in plugins.loaded.items():
+        for path in plugin.info.claims:
+            other = plugins.claims.get(path)
+            if other:
+                raise ConfigError(config_file, f"plugins {other!r} and {name!r} both claim "
+                                  f"{path!r}; block one of them in plugins.block")
+            plugins.claims[path] = name
+        handlers = getattr(plugin.module, "limpet_op_handlers", None)
+        for kind, target in (handlers() if handlers else {}).items():
+            if kind in plugins.handlers:
+                raise ConfigError(config_file, f"op kind {kind!r} is defined by two plugins")
+            plugins.handlers[kind] = target
+        backends = getattr(plugin.module, "limpet_backends", None)
+        for backend in backends() if backends else []:
+            plugins.backends.setdefault(backend.area, {})[backend.name] = backend
+        raw = config.plugins.options.get(name, {})
+        if plugin.info.options is not None:
+            try:
+                plugin.options = plugin.info.options.model_validate(raw)
+            except ValidationError as exc:
+                raise config_error(exc, doc, config_file,
+                                   prefix=("plugins", "options", name)) from None
+        elif raw:
+            raise ConfigError(config_file, f"plugins.options.{name}: plugin {name!r} takes "
+                              "no options")
+    for path, owner in sorted(plugins.claims.items()):
+        parts = path.split(".")
+        for i in range(1, len(parts)):
+            parent = ".".join(parts[:i])
+            if parent in plugins.claims:
+                raise ConfigError(config_file, f"plugin {owner!r} claims {path!r} inside "
+                                  f"{parent!r}, claimed by {plugins.claims[parent]!r}")
+    for area, name in config.backends.items():
+        if name not in plugins.backends.get(area, {}):
+            known = ", ".join(sorted(plugins.backends.get(area, {}))) or "none"
+            raise ConfigError(config_file, f"backends.{area}: unknown backend {name!r}; "
+                              f"available: {known}")

@@ -1,0 +1,157 @@
+"""The state store: one directory per container under ``--root`` (default /run/limpet).
+
+``<root>/<id>/state.json`` is written atomically (write to a temporary file, rename).
+``<root>/<id>/lock`` serialises verbs on one container (flock). The status is derived, not
+stored: runtime-spec runtime.md#state. The init's start time (from /proc/PID/stat) guards
+against a recycled pid.
+
+Lean: standard library only (used by start, state, kill, delete).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from .errors import ContainerError
+
+OCI_VERSION = "1.3.0"
+_ID = re.compile(r"^[\w+\-.]+$")
+
+
+def check_id(container_id: str) -> str:
+    """Container ids follow runc: letters, digits, ``_+-.``; no path separators."""
+    if not container_id or not _ID.match(container_id) or container_id in (".", ".."):
+        raise ContainerError("container id", f"invalid container id {container_id!r}: use "
+                             "letters, digits and _ + - . only")
+    return container_id
+
+
+def proc_start_time(pid: int) -> int | None:
+    """Field 22 of /proc/PID/stat (start time in clock ticks), or None if no such process."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    fields = data[data.rindex(b")") + 2:].split()
+    if fields[0] in (b"Z", b"X"):   # a zombie has exited; the status is stopped
+        return None
+    return int(fields[19])
+
+
+class Store:
+    """The containers under one root directory."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+
+    def dir(self, container_id: str) -> str:
+        return os.path.join(self.root, check_id(container_id))
+
+    def ids(self) -> list[str]:
+        try:
+            names = os.listdir(self.root)
+        except FileNotFoundError:
+            return []
+        return sorted(n for n in names
+                      if os.path.isfile(os.path.join(self.root, n, "state.json")))
+
+    def exists(self, container_id: str) -> bool:
+        return os.path.exists(os.path.join(self.dir(container_id), "state.json"))
+
+    def make_dir(self, container_id: str) -> str:
+        """Create the container's directory; fails if the id is taken (runc wording)."""
+        os.makedirs(self.root, mode=0o711, exist_ok=True)
+        path = self.dir(container_id)
+        try:
+            os.mkdir(path, 0o711)
+        except FileExistsError:
+            raise ContainerError(container_id, f"container with id {container_id} "
+                                 "already exists") from None
+        return path
+
+    @contextlib.contextmanager
+    def lock(self, container_id: str) -> Iterator[None]:
+        """Hold the container's lock (blocks while another verb holds it)."""
+        path = os.path.join(self.dir(container_id), "lock")
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except FileNotFoundError:
+            raise not_found(container_id) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def read(self, container_id: str) -> dict[str, Any]:
+        try:
+            with open(os.path.join(self.dir(container_id), "state.json")) as f:
+                data: dict[str, Any] = json.load(f)
+        except FileNotFoundError:
+            raise not_found(container_id) from None
+        return data
+
+    def write(self, container_id: str, data: dict[str, Any]) -> None:
+        directory = self.dir(container_id)
+        tmp = os.path.join(directory, ".state.json.tmp")
+        with open(tmp, "w") as f:
+            json.dump(data, f, separators=(",", ":"))
+        os.rename(tmp, os.path.join(directory, "state.json"))
+
+
+def not_found(container_id: str) -> ContainerError:
+    return ContainerError(None, f"container {container_id} does not exist")
+
+
+def status(data: dict[str, Any], container_dir: str) -> str:
+    """creating | created | running | stopped | paused, from the init's liveness."""
+    pid = data.get("pid")
+    if not pid:
+        return str(data.get("status", "stopped"))
+    if proc_start_time(pid) != data.get("initStartTime"):
+        return "stopped"
+    if os.path.exists(os.path.join(container_dir, "exec.fifo")):
+        return "created"
+    if data.get("paused"):
+        return "paused"
+    return "running"
+
+
+def oci_state(data: dict[str, Any], current: str) -> dict[str, Any]:
+    """The runtime-spec state document (runtime.md#state)."""
+    out: dict[str, Any] = {
+        "ociVersion": OCI_VERSION,
+        "id": data["id"],
+        "status": current,
+        "bundle": data["bundle"],
+    }
+    if current != "stopped" and data.get("pid"):
+        out["pid"] = data["pid"]
+    else:
+        out["pid"] = 0
+    if data.get("annotations"):
+        out["annotations"] = data["annotations"]
+    return out
+
+
+def wait_gone(pid: int, timeout: float, start_time: int | None = None) -> bool:
+    """Poll until ``pid`` (not our child) is gone or a zombie; True if it went."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    delay = 0.0005
+    while True:
+        current = proc_start_time(pid)
+        if current is None or (start_time is not None and current != start_time):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(delay)
+        delay = min(delay * 2, 0.02)

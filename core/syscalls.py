@@ -1,0 +1,135 @@
+"""The syscall seam: typed wrappers over the compiled cffi bindings.
+
+Every native call goes through :func:`_check`, the one errno -> OSError choke point, which
+keeps the paths involved. :class:`Syscalls` is what op handlers receive; tests of plugin
+logic pass :class:`RecordingSyscalls` instead, which records calls and touches nothing.
+
+Imported by the lean init: standard library and ``limpet.core._native`` only.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+
+def _native() -> Any:
+    from . import _native as native  # compiled at install time (core/native_build.py)
+
+    return native
+
+
+class _Lazy:
+    """Load the compiled module on first use so that importing this module is free."""
+
+    ffi: Any
+    lib: Any
+
+    def __getattr__(self, name: str) -> Any:
+        native = _native()
+        self.ffi, self.lib = native.ffi, native.lib
+        return getattr(self, name)
+
+
+_n = _Lazy()
+
+
+def _check(rc: int, what: str, path: str | None = None, path2: str | None = None) -> int:
+    if rc < 0:
+        err = _n.ffi.errno
+        raise OSError(err, f"{what}: {os.strerror(err)}", path, None, path2)
+    return rc
+
+
+def _c(s: str | None) -> Any:
+    return _n.ffi.NULL if s is None else s.encode()
+
+
+def const(name: str) -> int:
+    """A constant from the kernel headers (MS_BIND, CLONE_NEWNS, ...)."""
+    return int(getattr(_n.lib, name))
+
+
+class Syscalls:
+    """The real thing: each method is one system call (or a tiny, fixed sequence)."""
+
+    def mount(self, source: str | None, target: str, fstype: str | None, flags: int,
+              data: str | None = None) -> None:
+        _check(_n.lib.mount(_c(source), _c(target), _c(fstype), flags, _c(data)),
+               "mount", source or fstype, target)
+
+    def umount(self, target: str, flags: int = 0) -> None:
+        _check(_n.lib.umount2(_c(target), flags), "umount", target)
+
+    def unshare(self, flags: int) -> None:
+        _check(_n.lib.unshare(flags), "unshare")
+
+    def setns(self, fd: int, nstype: int, path: str | None = None) -> None:
+        _check(_n.lib.setns(fd, nstype), "setns", path)
+
+    def pivot_root(self, new_root: str, put_old: str) -> None:
+        _check(_n.lib.limpet_pivot_root(_c(new_root), _c(put_old)), "pivot_root", new_root)
+
+    def mount_setattr(self, dfd: int, path: str, flags: int, attr_set: int, attr_clr: int,
+                      propagation: int = 0) -> None:
+        _check(_n.lib.limpet_mount_setattr(dfd, _c(path), flags, attr_set, attr_clr,
+                                           propagation), "mount_setattr", path)
+
+    def open_tree(self, dfd: int, path: str, flags: int) -> int:
+        return _check(_n.lib.limpet_open_tree(dfd, _c(path), flags), "open_tree", path)
+
+    def move_mount(self, from_fd: int, from_path: str, to_fd: int, to_path: str,
+                   flags: int) -> None:
+        _check(_n.lib.limpet_move_mount(from_fd, _c(from_path), to_fd, _c(to_path), flags),
+               "move_mount", to_path)
+
+    def openat2(self, dfd: int, path: str, flags: int, mode: int, resolve: int) -> int:
+        return _check(_n.lib.limpet_openat2(dfd, _c(path), flags, mode, resolve), "open", path)
+
+    def sethostname(self, name: str) -> None:
+        raw = name.encode()
+        _check(_n.lib.sethostname(raw, len(raw)), "sethostname", name)
+
+    def setdomainname(self, name: str) -> None:
+        raw = name.encode()
+        _check(_n.lib.setdomainname(raw, len(raw)), "setdomainname", name)
+
+    def prctl(self, option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0,
+              arg5: int = 0) -> int:
+        return _check(_n.lib.prctl(option, arg2, arg3, arg4, arg5), "prctl")
+
+    def personality(self, persona: int) -> None:
+        _check(_n.lib.personality(persona), "personality")
+
+    def capget(self) -> tuple[int, int, int]:
+        """Return (effective, permitted, inheritable) of the calling thread as 64-bit masks."""
+        data = _n.ffi.new("uint32_t[6]")
+        _check(_n.lib.limpet_capget(0, data), "capget")
+        return (data[0] | data[1] << 32, data[2] | data[3] << 32, data[4] | data[5] << 32)
+
+    def capset(self, effective: int, permitted: int, inheritable: int) -> None:
+        mask = 0xFFFFFFFF
+        data = _n.ffi.new("uint32_t[6]", [effective & mask, effective >> 32,
+                                           permitted & mask, permitted >> 32,
+                                           inheritable & mask, inheritable >> 32])
+        _check(_n.lib.limpet_capset(0, data), "capset")
+
+
+class RecordingSyscalls(Syscalls):
+    """A fake for unit tests: records every call as (name, args) and performs none."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple[Any, ...]]] = []
+
+    def __getattribute__(self, name: str) -> Any:
+        if name.startswith("_") or name == "calls" or not callable(getattr(Syscalls, name, None)):
+            return object.__getattribute__(self, name)
+        calls = object.__getattribute__(self, "calls")
+
+        def record(*args: Any) -> Any:
+            calls.append((name, args))
+            if name == "capget":
+                return (0, 0, 0)
+            return 3 if name in ("open_tree", "openat2") else None
+
+        return record

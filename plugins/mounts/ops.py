@@ -1,0 +1,327 @@
+"""Filesystem operations, run in the container process before the user program.
+
+config.md#root, #mounts; config-linux.md#mount-options, #rootfs-mount-propagation,
+#masked-paths, #readonly-paths. Every destination is resolved inside the rootfs by
+:mod:`limpet.core.paths`; mounts land on ``/proc/self/fd/N`` of the resolved fd, so a path
+that changes after it was checked cannot redirect a mount.
+
+Lean: standard library and limpet.core only.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+from typing import Any
+
+from limpet.core import paths
+from limpet.core.errors import ExecutionError
+from limpet.core.syscalls import const
+
+#: option -> (flag constant, clear?) for mount(2) flags (runc's table).
+FLAGS: dict[str, tuple[str, bool]] = {
+    "async": ("MS_SYNCHRONOUS", True), "atime": ("MS_NOATIME", True),
+    "bind": ("MS_BIND", False), "defaults": ("", False), "dev": ("MS_NODEV", True),
+    "diratime": ("MS_NODIRATIME", True), "dirsync": ("MS_DIRSYNC", False),
+    "exec": ("MS_NOEXEC", True), "lazytime": ("MS_LAZYTIME", False),
+    "loud": ("MS_SILENT", True), "mand": ("MS_MANDLOCK", False),
+    "noatime": ("MS_NOATIME", False), "nodev": ("MS_NODEV", False),
+    "nodiratime": ("MS_NODIRATIME", False), "noexec": ("MS_NOEXEC", False),
+    "nolazytime": ("MS_LAZYTIME", True), "nomand": ("MS_MANDLOCK", True),
+    "norelatime": ("MS_RELATIME", True), "nostrictatime": ("MS_STRICTATIME", True),
+    "nosuid": ("MS_NOSUID", False), "nosymfollow": ("MS_NOSYMFOLLOW", False),
+    "rbind": ("MS_BIND", False), "relatime": ("MS_RELATIME", False),
+    "remount": ("MS_REMOUNT", False), "ro": ("MS_RDONLY", False),
+    "rw": ("MS_RDONLY", True), "silent": ("MS_SILENT", False),
+    "strictatime": ("MS_STRICTATIME", False), "suid": ("MS_NOSUID", True),
+    "sync": ("MS_SYNCHRONOUS", False), "symfollow": ("MS_NOSYMFOLLOW", True),
+}
+PROPAGATION: dict[str, tuple[str, bool]] = {
+    "private": ("MS_PRIVATE", False), "rprivate": ("MS_PRIVATE", True),
+    "shared": ("MS_SHARED", False), "rshared": ("MS_SHARED", True),
+    "slave": ("MS_SLAVE", False), "rslave": ("MS_SLAVE", True),
+    "unbindable": ("MS_UNBINDABLE", False), "runbindable": ("MS_UNBINDABLE", True),
+}
+#: recursive options applied with mount_setattr(2): option -> (attr, clear?)
+RECURSIVE: dict[str, tuple[str, bool]] = {
+    "rro": ("MOUNT_ATTR_RDONLY", False), "rrw": ("MOUNT_ATTR_RDONLY", True),
+    "rnosuid": ("MOUNT_ATTR_NOSUID", False), "rsuid": ("MOUNT_ATTR_NOSUID", True),
+    "rnodev": ("MOUNT_ATTR_NODEV", False), "rdev": ("MOUNT_ATTR_NODEV", True),
+    "rnoexec": ("MOUNT_ATTR_NOEXEC", False), "rexec": ("MOUNT_ATTR_NOEXEC", True),
+    "rnodiratime": ("MOUNT_ATTR_NODIRATIME", False),
+    "rdiratime": ("MOUNT_ATTR_NODIRATIME", True),
+    "rrelatime": ("MOUNT_ATTR_RELATIME", False), "rnorelatime": ("MOUNT_ATTR_RELATIME", True),
+    "rnoatime": ("MOUNT_ATTR_NOATIME", False), "ratime": ("MOUNT_ATTR_NOATIME", True),
+    "rstrictatime": ("MOUNT_ATTR_STRICTATIME", False),
+    "rnostrictatime": ("MOUNT_ATTR_STRICTATIME", True),
+    "rnosymfollow": ("MOUNT_ATTR_NOSYMFOLLOW", False),
+    "rsymfollow": ("MOUNT_ATTR_NOSYMFOLLOW", True),
+}
+#: options limpet handles itself and never passes to the kernel
+SPECIAL = ("tmpcopyup",)
+#: statvfs flags that a remount must keep, or the kernel refuses it in a user namespace
+_LOCKED = ((os.ST_NOSUID, "MS_NOSUID"), (os.ST_NODEV, "MS_NODEV"),
+           (os.ST_NOEXEC, "MS_NOEXEC"), (os.ST_RDONLY, "MS_RDONLY"))
+
+
+def parse_options(options: list[str]) -> dict[str, Any]:
+    """Split mount options into flags, propagation, recursive attrs and fs data."""
+    flags = clear = 0
+    propagation: list[int] = []
+    attr_set = attr_clr = 0
+    data: list[str] = []
+    for option in options:
+        if option in FLAGS:
+            name, is_clear = FLAGS[option]
+            if not name:
+                continue
+            if is_clear:
+                flags &= ~const(name)
+                clear |= const(name)
+            else:
+                flags |= const(name)
+            if option == "rbind":
+                flags |= const("MS_REC")
+        elif option in PROPAGATION:
+            name, rec = PROPAGATION[option]
+            propagation.append(const(name) | (const("MS_REC") if rec else 0))
+        elif option in RECURSIVE:
+            name, is_clear = RECURSIVE[option]
+            if is_clear:
+                attr_clr |= const(name)
+            else:
+                attr_set |= const(name)
+        elif option not in SPECIAL:
+            data.append(option)
+    return {"flags": flags, "clear": clear, "propagation": propagation,
+            "attr_set": attr_set, "attr_clr": attr_clr, "data": ",".join(data),
+            "tmpcopyup": "tmpcopyup" in options}
+
+
+def _root_fd(ctx: Any) -> int:
+    fd = getattr(ctx, "root_fd", None)
+    if fd is None:
+        root = "/" if ctx.pivoted else ctx.rootfs
+        fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        ctx.root_fd = fd
+    return int(fd)
+
+
+def _reset_root_fd(ctx: Any) -> None:
+    fd = getattr(ctx, "root_fd", None)
+    if fd is not None:
+        os.close(fd)
+        ctx.root_fd = None
+
+
+def _locked_flags(target: str) -> int:
+    have = os.statvfs(target).f_flag
+    return sum(const(name) for bit, name in _LOCKED if have & bit)
+
+
+def remount(ctx: Any, target: str, flags: int, clear: int = 0) -> None:
+    """Bind-remount ``target`` with ``flags``, keeping the flags the kernel locks."""
+    keep = _locked_flags(target) & ~clear
+    ctx.sys.mount(None, target, None,
+                  const("MS_BIND") | const("MS_REMOUNT") | (flags | keep), None)
+
+
+def rootfs_propagation(ctx: Any, args: dict[str, Any]) -> None:
+    """Make "/" rslave (or what linux.rootfsPropagation asks) so nothing leaks to the host."""
+    ctx.sys.mount(None, "/", None, const(args["flag"]) | const("MS_REC"), None)
+
+
+def bind_rootfs(ctx: Any, args: dict[str, Any]) -> None:
+    """Bind the rootfs onto itself: pivot_root needs it to be a mount point."""
+    ctx.sys.mount(ctx.rootfs, ctx.rootfs, None, const("MS_BIND") | const("MS_REC"), None)
+
+
+def mount(ctx: Any, args: dict[str, Any]) -> None:
+    """One entry of mounts[]."""
+    where = args["where"]
+    opts = parse_options(args.get("options") or [])
+    fstype = args.get("type")
+    source = args.get("source")
+    bind = bool(opts["flags"] & const("MS_BIND")) or fstype == "bind"
+    mode = args.get("symlinks", paths.BENEATH)
+    destination = args["destination"]
+    if fstype == "cgroup" and not bind:
+        return mount_cgroup(ctx, args, opts)
+    if bind:
+        if not source:
+            raise ExecutionError(where + ".source", "a bind mount needs a source")
+        try:
+            is_dir = stat.S_ISDIR(os.stat(source).st_mode)
+        except OSError as exc:
+            raise ExecutionError(where + ".source", f"{source}: {exc.strerror}") from None
+    else:
+        is_dir = True
+    fd = paths.make_in_root(ctx, _root_fd(ctx), destination, where=where + ".destination",
+                            mode=mode, is_dir=is_dir)
+    try:
+        target = paths.fd_path(fd)
+        if opts["tmpcopyup"]:
+            _tmpcopyup(ctx, target, opts, source or "tmpfs")
+        elif bind:
+            base = const("MS_BIND") | (opts["flags"] & const("MS_REC"))
+            ctx.sys.mount(source, target, None, base, None)
+        else:
+            ctx.sys.mount(source or fstype, target, fstype, opts["flags"], opts["data"] or None)
+    finally:
+        os.close(fd)
+    # Flags, propagation and recursive attributes apply to the new mount: reopen it.
+    extra = opts["flags"] & ~(const("MS_BIND") | const("MS_REC") | const("MS_REMOUNT"))
+    if bind and (extra or opts["clear"]) or opts["propagation"] or opts["attr_set"] \
+            or opts["attr_clr"]:
+        fd = paths.open_in_root(ctx, _root_fd(ctx), destination, where=where, mode=mode)
+        try:
+            target = paths.fd_path(fd)
+            if bind and (extra or opts["clear"]):
+                remount(ctx, target, extra, opts["clear"])
+            for flag in opts["propagation"]:
+                ctx.sys.mount(None, target, None, flag, None)
+            if opts["attr_set"] or opts["attr_clr"]:
+                ctx.sys.mount_setattr(fd, "", const("AT_EMPTY_PATH") | const("AT_RECURSIVE"),
+                                      opts["attr_set"], opts["attr_clr"])
+        finally:
+            os.close(fd)
+
+
+def _tmpcopyup(ctx: Any, target: str, opts: dict[str, Any], source: str) -> None:
+    """Mount a tmpfs over ``target`` holding a copy of what was there (crun's tmpcopyup)."""
+    staging = os.path.join(ctx.state_dir, "tmpcopyup")
+    os.makedirs(staging, exist_ok=True)
+    ctx.sys.mount(source, staging, "tmpfs", opts["flags"], opts["data"] or None)
+    try:
+        for name in os.listdir(target):
+            src = os.path.join(target, name)
+            dst = os.path.join(staging, name)
+            if os.path.isdir(src) and not os.path.islink(src):
+                shutil.copytree(src, dst, symlinks=True)
+            else:
+                shutil.copy2(src, dst, follow_symlinks=False)
+        ctx.sys.mount(staging, target, None, const("MS_MOVE"), None)
+    except BaseException:
+        ctx.sys.umount(staging, const("MNT_DETACH"))
+        raise
+    finally:
+        os.rmdir(staging)
+
+
+def _cgroup_hierarchies() -> list[tuple[str, str, str]]:
+    """(mount point name, fstype, options) of the host's cgroup mounts."""
+    found = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            pre, _, post = line.partition(" - ")
+            fields = pre.split()
+            fstype, _source, super_opts = post.split()[:3]
+            if fstype in ("cgroup", "cgroup2") and fields[4].startswith("/sys/fs/cgroup"):
+                name = fields[4][len("/sys/fs/cgroup"):].strip("/")
+                opts = [o for o in super_opts.split(",") if o not in ("rw", "ro")]
+                found.append((name, fstype, ",".join(opts)))
+    return found
+
+
+def mount_cgroup(ctx: Any, args: dict[str, Any], opts: dict[str, Any]) -> None:
+    """The ``cgroup`` mount: cgroup2 on a unified host; on v1, a tmpfs holding one cgroup
+    mount per host hierarchy (runc and crun build the same shape)."""
+    where = args["where"]
+    hierarchies = _cgroup_hierarchies()
+    root = paths.make_in_root(ctx, _root_fd(ctx), args["destination"],
+                              where=where + ".destination")
+    try:
+        target = paths.fd_path(root)
+        flags = opts["flags"]
+        if any(name == "" and fstype == "cgroup2" for name, fstype, _ in hierarchies):
+            ctx.sys.mount("cgroup", target, "cgroup2", flags, None)
+            return
+        base = const("MS_NOSUID") | const("MS_NODEV") | const("MS_NOEXEC")
+        ctx.sys.mount("tmpfs", target, "tmpfs", base, "mode=755")
+    finally:
+        os.close(root)
+    root = paths.open_in_root(ctx, _root_fd(ctx), args["destination"], where=where)
+    try:
+        for name, fstype, data in hierarchies:
+            if not name or "/" in name:
+                continue
+            os.mkdir(name, 0o755, dir_fd=root)
+            sub = paths.open_in_root(ctx, root, name, where=where)
+            try:
+                ctx.sys.mount("cgroup", paths.fd_path(sub), fstype, flags, data or None)
+            finally:
+                os.close(sub)
+        if flags & const("MS_RDONLY"):
+            remount(ctx, paths.fd_path(root), const("MS_RDONLY"))
+    finally:
+        os.close(root)
+
+
+def pivot_root(ctx: Any, args: dict[str, Any]) -> None:
+    """Make the rootfs "/" (pivot_root(".", ".") as runc does; MS_MOVE+chroot with
+    --no-pivot) and detach the old root."""
+    _reset_root_fd(ctx)
+    if args.get("no_pivot"):
+        os.chdir(ctx.rootfs)
+        ctx.sys.mount(ctx.rootfs, "/", None, const("MS_MOVE"), None)
+        os.chroot(".")
+    else:
+        old_root = os.open("/", os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
+        new_root = os.open(ctx.rootfs, os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            os.fchdir(new_root)
+            ctx.sys.pivot_root(".", ".")
+            os.fchdir(old_root)
+            ctx.sys.mount(None, ".", None, const("MS_SLAVE") | const("MS_REC"), None)
+            ctx.sys.umount(".", const("MNT_DETACH"))
+        finally:
+            os.close(old_root)
+            os.close(new_root)
+    os.chdir("/")
+    ctx.pivoted = True
+    if args.get("propagation"):
+        ctx.sys.mount(None, "/", None, const(args["propagation"]) | const("MS_REC"), None)
+
+
+def mask_paths(ctx: Any, args: dict[str, Any]) -> None:
+    """linux.maskedPaths: /dev/null over files, an empty read-only tmpfs over directories."""
+    for i, path in enumerate(args["paths"]):
+        try:
+            fd = paths.open_in_root(ctx, _root_fd(ctx), path,
+                                    where=f"linux.maskedPaths[{i}]", mode=paths.IN_ROOT)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        try:
+            target = paths.fd_path(fd)
+            if stat.S_ISDIR(os.fstat(fd).st_mode):
+                ctx.sys.mount("tmpfs", target, "tmpfs", const("MS_RDONLY"), None)
+            else:
+                ctx.sys.mount("/dev/null", target, None, const("MS_BIND"), None)
+        finally:
+            os.close(fd)
+
+
+def readonly_paths(ctx: Any, args: dict[str, Any]) -> None:
+    """linux.readonlyPaths: bind each path onto itself, then remount it read-only."""
+    for i, path in enumerate(args["paths"]):
+        where = f"linux.readonlyPaths[{i}]"
+        try:
+            fd = paths.open_in_root(ctx, _root_fd(ctx), path, where=where, mode=paths.IN_ROOT)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        try:
+            target = paths.fd_path(fd)
+            ctx.sys.mount(target, target, None, const("MS_BIND") | const("MS_REC"), None)
+        finally:
+            os.close(fd)
+        fd = paths.open_in_root(ctx, _root_fd(ctx), path, where=where, mode=paths.IN_ROOT)
+        try:
+            remount(ctx, paths.fd_path(fd), const("MS_RDONLY") | const("MS_REC"))
+        finally:
+            os.close(fd)
+
+
+def readonly_root(ctx: Any, args: dict[str, Any]) -> None:
+    """root.readonly: remount "/" read-only (after every other mount is in place)."""
+    remount(ctx, "/", const("MS_RDONLY"))

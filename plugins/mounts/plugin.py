@@ -1,0 +1,139 @@
+"""The mounts plugin: root, mounts[], rootfs propagation, pivot_root, masked and read-only
+paths (config.md#root, #mounts; config-linux.md#rootfs-mount-propagation, #masked-paths,
+#readonly-paths)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from limpet.core.errors import SpecError
+from limpet.core.pluginapi import PluginInfo, hookimpl
+
+from .ops import FLAGS, PROPAGATION, RECURSIVE, SPECIAL
+
+OPS = "limpet.plugins.mounts.ops"
+FILESYSTEMS = ("proc", "sysfs", "tmpfs", "devpts", "mqueue", "cgroup", "cgroup2", "bind",
+               "overlay", "ramfs", "hugetlbfs", "securityfs", "debugfs", "fusectl", "none",
+               "configfs", "binfmt_misc", "bpf", "tracefs", "nfs", "ext4", "xfs", "btrfs")
+ROOTFS_PROPAGATION = {"private": "MS_PRIVATE", "rprivate": "MS_PRIVATE",
+                      "slave": "MS_SLAVE", "rslave": "MS_SLAVE",
+                      "shared": "MS_SHARED", "rshared": "MS_SHARED",
+                      "unbindable": "MS_UNBINDABLE", "runbindable": "MS_UNBINDABLE"}
+
+
+class MountsOptions(BaseModel):
+    """``plugins.options.mounts`` in config.yaml."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: "beneath": a destination whose symlinks lead out of the rootfs is an error (default);
+    #: "in-root": such symlinks are resolved inside the rootfs, as runc's securejoin does.
+    symlinks: Literal["beneath", "in-root"] = "beneath"
+
+
+@hookimpl
+def limpet_declare() -> PluginInfo:
+    return PluginInfo(
+        name="mounts",
+        version="0.1.0",
+        claims=("root", "mounts", "linux.rootfsPropagation", "linux.maskedPaths",
+                "linux.readonlyPaths"),
+        features={"mountOptions": sorted([*FLAGS, *PROPAGATION, *RECURSIVE, *SPECIAL])},
+        options=MountsOptions,
+        description="root filesystem, mounts, pivot_root, masked and read-only paths",
+    )
+
+
+@hookimpl
+def limpet_op_handlers() -> dict[str, str]:
+    return {
+        "rootfs-propagation": f"{OPS}:rootfs_propagation",
+        "bind-rootfs": f"{OPS}:bind_rootfs",
+        "mount": f"{OPS}:mount",
+        "pivot-root": f"{OPS}:pivot_root",
+        "mask-paths": f"{OPS}:mask_paths",
+        "readonly-paths": f"{OPS}:readonly_paths",
+        "readonly-root": f"{OPS}:readonly_root",
+    }
+
+
+def rootfs_path(spec: Any, bundle: str) -> str:
+    path = spec.root.path
+    return os.path.normpath(path if os.path.isabs(path) else os.path.join(bundle, path))
+
+
+def _has_new_mount_namespace(spec: Any) -> bool:
+    return any(ns.type == "mount" and ns.path is None
+               for ns in (spec.linux.namespaces or [] if spec.linux else []))
+
+
+@hookimpl
+def limpet_validate(spec: Any, ctx: Any) -> None:
+    if spec.root is None:
+        raise SpecError("root", "a root filesystem is required (root.path)")
+    rootfs = rootfs_path(spec, ctx.bundle)
+    if not os.path.isdir(rootfs):
+        raise SpecError("root.path", f"{rootfs}: no such directory (the rootfs must exist)")
+    if not _has_new_mount_namespace(spec):
+        raise SpecError("linux.namespaces", "a new mount namespace is required: limpet never "
+                        "mounts in the host's namespace (add {\"type\": \"mount\"})")
+    for i, m in enumerate(spec.mounts or []):
+        where = f"mounts[{i}]"
+        if not os.path.isabs(m.destination):
+            raise SpecError(f"{where}.destination", f"{m.destination!r} must be an absolute "
+                            "path inside the container")
+        if ".." in m.destination.split("/"):
+            raise SpecError(f"{where}.destination", f"{m.destination!r} must not contain '..'")
+        for j, option in enumerate(m.options or []):
+            if option in ("idmap", "ridmap"):
+                raise SpecError(f"{where}.options[{j}]", f"{option!r}: id-mapped mounts are "
+                                "not supported yet")
+        options = m.options or []
+        is_bind = m.type == "bind" or "bind" in options or "rbind" in options
+        if is_bind:
+            if not m.source:
+                raise SpecError(f"{where}.source", "a bind mount needs a source")
+            source = m.source if os.path.isabs(m.source) else os.path.join(ctx.bundle, m.source)
+            if not os.path.exists(source):
+                raise SpecError(f"{where}.source", f"{source}: no such file or directory")
+        elif not m.type:
+            raise SpecError(f"{where}.type", "a mount that is not a bind mount needs a type")
+    propagation = spec.linux.rootfs_propagation if spec.linux else None
+    if propagation and propagation not in ROOTFS_PROPAGATION:
+        raise SpecError("linux.rootfsPropagation", f"unknown propagation {propagation!r}; "
+                        f"expected one of {', '.join(ROOTFS_PROPAGATION)}")
+
+
+@hookimpl
+def limpet_plan(spec: Any, plan: Any, ctx: Any) -> None:
+    options = ctx.options_for("mounts") or MountsOptions()
+    rootfs = rootfs_path(spec, ctx.bundle)
+    plan.process["rootfs"] = rootfs
+    linux = spec.linux
+    propagation = linux.rootfs_propagation if linux else None
+    flag = ROOTFS_PROPAGATION.get(propagation or "", "MS_SLAVE")
+    # The host's "/" must never see our mounts: slave (or private) before anything else.
+    plan.add("rootfs", "rootfs-propagation", "linux.rootfsPropagation",
+             flag="MS_PRIVATE" if flag == "MS_SHARED" else flag)
+    plan.add("rootfs", "bind-rootfs", "root.path", rootfs=rootfs)
+    for i, m in enumerate(spec.mounts or []):
+        source = m.source
+        opts = m.options or []
+        is_bind = m.type == "bind" or "bind" in opts or "rbind" in opts
+        if is_bind and source and not os.path.isabs(source):
+            source = os.path.join(ctx.bundle, source)
+        plan.add("mounts", "mount", f"mounts[{i}]", destination=m.destination, type=m.type,
+                 source=source, options=opts, symlinks=options.symlinks)
+    plan.add("pivot", "pivot-root", "root", no_pivot=ctx.no_pivot,
+             propagation=flag if propagation else None)
+    if linux and linux.masked_paths:
+        plan.add("finalize-rootfs", "mask-paths", "linux.maskedPaths",
+                 paths=list(linux.masked_paths))
+    if linux and linux.readonly_paths:
+        plan.add("finalize-rootfs", "readonly-paths", "linux.readonlyPaths",
+                 paths=list(linux.readonly_paths))
+    if spec.root.readonly:
+        plan.add("finalize-rootfs", "readonly-root", "root.readonly")

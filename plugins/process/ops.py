@@ -1,0 +1,152 @@
+"""Process operations, run in the container process (after pivot_root).
+
+Order follows runc's finalizeNamespace: bounding set, keep-caps, groups, gid, uid, then
+the capability sets and ambient set, then no_new_privs (config.md#process,
+config.md#linux-process). Lean: standard library and limpet.core only.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import resource
+from typing import Any
+
+from limpet.core.errors import ExecutionError
+from limpet.core.syscalls import const
+
+#: linux/capability.h
+CAPABILITIES = (
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
+    "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW",
+    "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
+    "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
+    "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+)
+CAP_NUMBER = {name: i for i, name in enumerate(CAPABILITIES)}
+RLIM_INFINITY_SPEC = 2**64 - 1
+
+
+def last_cap() -> int:
+    try:
+        with open("/proc/sys/kernel/cap_last_cap") as f:
+            return int(f.read())
+    except OSError:
+        return len(CAPABILITIES) - 1
+
+
+def _mask(names: list[str] | None) -> int:
+    mask = 0
+    for name in names or []:
+        number = CAP_NUMBER.get(name)
+        if number is not None and number <= last_cap():
+            mask |= 1 << number
+    return mask
+
+
+def set_rlimits(ctx: Any, args: dict[str, Any]) -> None:
+    """process.rlimits: setrlimit(2) each; a refusal names the limit and the values."""
+    for item in args["rlimits"]:
+        name = item["type"]
+        number = getattr(resource, name, None)
+        if number is None:
+            raise ExecutionError(item["where"], f"{name} is not known to this system")
+        soft, hard = (resource.RLIM_INFINITY if v == RLIM_INFINITY_SPEC else v
+                      for v in (item["soft"], item["hard"]))
+        try:
+            resource.setrlimit(number, (soft, hard))
+        except (OSError, ValueError) as exc:
+            current = resource.getrlimit(number)[1]
+            shown = "unlimited" if current == resource.RLIM_INFINITY else str(current)
+            if getattr(exc, "errno", None) == errno.EPERM or (
+                    hard != resource.RLIM_INFINITY and current != resource.RLIM_INFINITY
+                    and hard > current) or (hard == resource.RLIM_INFINITY and
+                                            current != resource.RLIM_INFINITY):
+                raise ExecutionError(item["where"], f"{name} hard {item['hard']} exceeds the "
+                                     f"runtime's own hard limit {shown} and CAP_SYS_RESOURCE "
+                                     "is not available", errno=errno.EPERM) from None
+            raise ExecutionError(item["where"], f"{name} soft {item['soft']} hard "
+                                 f"{item['hard']}: {exc}") from None
+
+
+def set_umask(ctx: Any, args: dict[str, Any]) -> None:
+    os.umask(args["umask"])
+
+
+def prepare_cwd(ctx: Any, args: dict[str, Any]) -> None:
+    """Create process.cwd if it is missing (runc does), as root, inside the new root."""
+    os.makedirs(args["cwd"], mode=0o755, exist_ok=True)
+
+
+def set_home(ctx: Any, args: dict[str, Any]) -> None:
+    """Set HOME from the container's /etc/passwd when the config does not (runc does)."""
+    env = ctx.process.setdefault("env", [])
+    if any(e.startswith("HOME=") for e in env):
+        return
+    home = "/"
+    try:
+        with open("/etc/passwd") as f:
+            for line in f:
+                fields = line.rstrip("\n").split(":")
+                if len(fields) > 5 and fields[2] == str(args["uid"]):
+                    home = fields[5] or "/"
+                    break
+    except OSError:
+        pass
+    env.append(f"HOME={home}")
+
+
+def set_credentials(ctx: Any, args: dict[str, Any]) -> None:
+    """Bounding set, groups, gid, uid, capability sets, ambient set, cwd."""
+    sysc = ctx.sys
+    caps = args.get("capabilities")
+    if caps is not None:
+        keep = _mask(caps.get("bounding"))
+        for number in range(last_cap() + 1):
+            if not keep & (1 << number):
+                sysc.prctl(const("PR_CAPBSET_DROP"), number)
+        sysc.prctl(const("PR_SET_KEEPCAPS"), 1)
+    try:
+        os.setgroups(args.get("additionalGids") or [])
+    except PermissionError:
+        if args.get("additionalGids"):
+            raise
+    uid, gid = args.get("uid", 0), args.get("gid", 0)
+    try:
+        os.setresgid(gid, gid, gid)
+    except OSError as exc:
+        raise ExecutionError("process.user.gid", f"setgid {gid}: {exc.strerror}") from None
+    try:
+        os.setresuid(uid, uid, uid)
+    except OSError as exc:
+        raise ExecutionError("process.user.uid", f"setuid {uid}: {exc.strerror}") from None
+    if caps is not None:
+        sysc.prctl(const("PR_SET_KEEPCAPS"), 0)
+        sysc.capset(_mask(caps.get("effective")), _mask(caps.get("permitted")),
+                    _mask(caps.get("inheritable")))
+        sysc.prctl(const("PR_CAP_AMBIENT"), const("PR_CAP_AMBIENT_CLEAR_ALL"))
+        for name in caps.get("ambient") or []:
+            number = CAP_NUMBER.get(name)
+            if number is not None and number <= last_cap():
+                try:
+                    sysc.prctl(const("PR_CAP_AMBIENT"), const("PR_CAP_AMBIENT_RAISE"), number)
+                except OSError as exc:
+                    # runc warns and goes on: ambient needs the capability inheritable too.
+                    ctx.warn("process.capabilities.ambient", f"cannot raise {name}: "
+                             f"{exc.strerror} (an ambient capability must be permitted and "
+                             "inheritable)", level="info")
+    cwd = args.get("cwd", "/")
+    try:
+        os.chdir(cwd)
+    except OSError as exc:
+        raise ExecutionError("process.cwd", f'chdir to cwd ("{cwd}") set in config.json '
+                             f"failed: {exc.strerror.lower() if exc.strerror else exc}") \
+            from None
+
+
+def no_new_privileges(ctx: Any, args: dict[str, Any]) -> None:
+    ctx.sys.prctl(const("PR_SET_NO_NEW_PRIVS"), 1)
