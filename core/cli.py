@@ -98,7 +98,7 @@ def _print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2) + "\n")
 
 
-def cmd_create(args: argparse.Namespace, detach: bool = True) -> int:
+def cmd_create(args: argparse.Namespace, detach: bool = True, start: bool = False) -> int:
     from .create import CreateRequest, create, spawn_init
     from .state import check_id
 
@@ -115,6 +115,10 @@ def cmd_create(args: argparse.Namespace, detach: bool = True) -> int:
                         config_file=args.config)
     state = create(req, pid, sock)
     if detach:
+        if start:
+            from . import lifecycle
+
+            lifecycle.start(_store(args), args.container_id)
         return 0
     return _run_foreground(args, state["pid"])
 
@@ -148,7 +152,7 @@ def _run_foreground(args: argparse.Namespace, pid: int) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    return cmd_create(args, detach=args.detach)
+    return cmd_create(args, detach=args.detach, start=True)
 
 
 def cmd_start(args: argparse.Namespace) -> int:
@@ -311,6 +315,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except OSError as exc:   # a host error outside any op: still one line, no traceback
+        log.error(f"{verb or 'limpet'}: {exc}")
+        return 1
 
 
 if __name__ == "__main__":

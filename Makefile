@@ -1,0 +1,22 @@
+# limpet: the two quick-start commands are `make demo` and `make test` (as root).
+.PHONY: setup demo test lint unit clean
+
+setup:
+	@bash scripts/setup.sh
+
+demo: setup
+	@bash scripts/demo-bundle.sh bundle
+	.venv/bin/limpet run --bundle bundle limpet-demo-$$$$
+
+test: setup
+	.venv/bin/python -m pytest -q tests
+
+unit: setup
+	.venv/bin/python -m pytest -q tests/unit
+
+lint: setup
+	.venv/bin/ruff check core plugins tests examples
+	.venv/bin/mypy core plugins
+
+clean:
+	rm -rf bundle build *.egg-info

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Set up limpet on a fresh Debian 12 machine, as root: system packages, a venv in .venv,
+# and limpet installed into it (editable, so the tests and the CLI see the working tree).
+# Idempotent: a second run only re-installs limpet when pyproject.toml or setup.py changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(python3 python3-venv python3-dev gcc libffi-dev busybox-static libseccomp2 make)
+# Reference runtimes for comparisons in tests and benchmarks.
+PACKAGES+=(runc crun)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  apt-get update -q >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null
+fi
+
+# The Debian interpreter, never a pyenv shim: limpet is exec'd several times per container.
+if [ ! -x .venv/bin/python ]; then
+  /usr/bin/python3 -m venv .venv
+  .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+fi
+stamp=.venv/.limpet-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ setup.py -nt "$stamp" ] \
+   || [ core/native_build.py -nt "$stamp" ] || ! .venv/bin/python -c 'import limpet.core._native' 2>/dev/null; then
+  echo "setup: installing limpet into .venv"
+  .venv/bin/python -m pip install -q -e '.[test]' >.venv/pip.log 2>&1 \
+    || { cat .venv/pip.log; echo "setup: pip install failed"; exit 1; }
+  touch "$stamp"
+fi
+echo "setup: ready ($(.venv/bin/limpet --version | head -1))"
