@@ -189,7 +189,9 @@ def create(req: CreateRequest, init_pid: int, sock: socket.socket) -> dict[str, 
         pctx.annotations = dict(spec.annotations or {})
         store.make_dir(req.container_id)
         made_dir = True
-        os.mkfifo(os.path.join(state_dir, "exec.fifo"), 0o622)
+        fifo = os.path.join(state_dir, "exec.fifo")
+        os.mkfifo(fifo, 0o622)
+        os.chmod(fifo, 0o622)   # not the umask's: a mapped or non-root init must write it
         state: dict[str, Any] = {
             "ociVersion": OCI_VERSION, "id": req.container_id, "bundle": req.bundle,
             "status": "creating", "pid": None, "annotations": pctx.annotations,

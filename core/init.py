@@ -147,6 +147,9 @@ def find_program(args: list[str], env: list[str]) -> str:
 
 def _wait_for_start(ctx: InitContext) -> None:
     """Tell the runtime we are ready, then block on the exec FIFO until ``start``."""
+    if not os.access("exec.fifo", os.W_OK, dir_fd=ctx.state_dir_fd, effective_ids=True):
+        raise ExecutionError(None, f"the init (uid {os.geteuid()}) cannot write "
+                             f"{ctx.state_dir}/exec.fifo; is the state root reachable?")
     sync.send(ctx.sock, {"ready": True})
     ctx.sock.close()
     fd = os.open("exec.fifo", os.O_WRONLY | os.O_CLOEXEC, dir_fd=ctx.state_dir_fd)

@@ -224,38 +224,94 @@ def _cgroup_hierarchies() -> list[tuple[str, str, str]]:
     return found
 
 
-def mount_cgroup(ctx: Any, args: dict[str, Any], opts: dict[str, Any]) -> None:
-    """The ``cgroup`` mount: cgroup2 on a unified host; on v1, a tmpfs holding one cgroup
-    mount per host hierarchy (runc and crun build the same shape)."""
-    where = args["where"]
-    hierarchies = _cgroup_hierarchies()
-    root = paths.make_in_root(ctx, _root_fd(ctx), args["destination"],
-                              where=where + ".destination")
+def _own_cgroups() -> dict[str, str]:
+    """Controller list (as in /proc/self/cgroup, "" for v2) -> our cgroup path."""
+    own = {}
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            _, controllers, path = line.rstrip("\n").split(":", 2)
+            own[controllers] = path
+    return own
+
+
+def _own_path(fstype: str, data: str, own: dict[str, str]) -> str:
+    """Our cgroup path in the hierarchy mounted with these super options."""
+    if fstype == "cgroup2":
+        return own.get("", "/")
+    options = set(data.split(","))
+    for controllers, path in own.items():
+        if controllers and set(controllers.split(",")) <= options:
+            return path
+    return "/"
+
+
+def _mount_hierarchy(ctx: Any, reopen: Any, fstype: str, data: str, flags: int,
+                     fresh: bool, host_dir: str, own: dict[str, str]) -> None:
+    """A cgroup namespace sees its own root in a fresh mount; without one, bind the
+    container's own cgroup directory (runc does the same)."""
+    fd = reopen()
     try:
-        target = paths.fd_path(root)
-        flags = opts["flags"]
-        if any(name == "" and fstype == "cgroup2" for name, fstype, _ in hierarchies):
-            ctx.sys.mount("cgroup", target, "cgroup2", flags, None)
+        if fresh:
+            ctx.sys.mount("cgroup", paths.fd_path(fd), fstype, flags, data or None)
             return
-        base = const("MS_NOSUID") | const("MS_NODEV") | const("MS_NOEXEC")
-        ctx.sys.mount("tmpfs", target, "tmpfs", base, "mode=755")
+        source = os.path.join(host_dir, _own_path(fstype, data, own).lstrip("/"))
+        ctx.sys.mount(source, paths.fd_path(fd), None, const("MS_BIND") | const("MS_REC"),
+                      None)
     finally:
-        os.close(root)
-    root = paths.open_in_root(ctx, _root_fd(ctx), args["destination"], where=where)
+        os.close(fd)
+    fd = reopen()   # the fd above names the directory under the new mount
+    try:
+        remount(ctx, paths.fd_path(fd), flags & ~const("MS_REMOUNT"))
+    finally:
+        os.close(fd)
+
+
+def mount_cgroup(ctx: Any, args: dict[str, Any], opts: dict[str, Any]) -> None:
+    """The ``cgroup`` mount: on a unified host, cgroup2; on v1, a tmpfs holding one mount per
+    host hierarchy (runc and crun build the same shape). Read-only unless asked otherwise."""
+    where = args["where"]
+    destination = args["destination"]
+    fresh = bool(args.get("cgroupns"))
+    hierarchies = _cgroup_hierarchies()
+    own = _own_cgroups()
+    flags = opts["flags"]
+    os.close(paths.make_in_root(ctx, _root_fd(ctx), destination, where=where + ".destination"))
+
+    def reopen_destination() -> int:
+        return paths.open_in_root(ctx, _root_fd(ctx), destination, where=where)
+
+    unified = [h for h in hierarchies if h[0] == "" and h[1] == "cgroup2"]
+    if unified:
+        _, fstype, data = unified[0]
+        _mount_hierarchy(ctx, reopen_destination, fstype, data, flags, fresh,
+                         "/sys/fs/cgroup", own)
+        return
+    fd = reopen_destination()
+    try:
+        base = const("MS_NOSUID") | const("MS_NODEV") | const("MS_NOEXEC")
+        ctx.sys.mount("tmpfs", paths.fd_path(fd), "tmpfs", base, "mode=755")
+    finally:
+        os.close(fd)
+    root = reopen_destination()
     try:
         for name, fstype, data in hierarchies:
             if not name or "/" in name:
                 continue
             os.mkdir(name, 0o755, dir_fd=root)
-            sub = paths.open_in_root(ctx, root, name, where=where)
-            try:
-                ctx.sys.mount("cgroup", paths.fd_path(sub), fstype, flags, data or None)
-            finally:
-                os.close(sub)
-        if flags & const("MS_RDONLY"):
-            remount(ctx, paths.fd_path(root), const("MS_RDONLY"))
+
+            def reopen(name: str = name) -> int:
+                return paths.open_in_root(ctx, root, name, where=where)
+
+            _mount_hierarchy(ctx, reopen, fstype, data, flags, fresh,
+                             f"/sys/fs/cgroup/{name}", own)
     finally:
         os.close(root)
+    if flags & const("MS_RDONLY"):
+        fd = reopen_destination()
+        try:
+            remount(ctx, paths.fd_path(fd), const("MS_RDONLY"))
+        finally:
+            os.close(fd)
 
 
 def pivot_root(ctx: Any, args: dict[str, Any]) -> None:

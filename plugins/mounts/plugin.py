@@ -65,8 +65,8 @@ def rootfs_path(spec: Any, bundle: str) -> str:
     return os.path.normpath(path if os.path.isabs(path) else os.path.join(bundle, path))
 
 
-def _has_new_mount_namespace(spec: Any) -> bool:
-    return any(ns.type == "mount" and ns.path is None
+def _has_new_namespace(spec: Any, kind: str) -> bool:
+    return any(ns.type == kind and ns.path is None
                for ns in (spec.linux.namespaces or [] if spec.linux else []))
 
 
@@ -77,7 +77,7 @@ def limpet_validate(spec: Any, ctx: Any) -> None:
     rootfs = rootfs_path(spec, ctx.bundle)
     if not os.path.isdir(rootfs):
         raise SpecError("root.path", f"{rootfs}: no such directory (the rootfs must exist)")
-    if not _has_new_mount_namespace(spec):
+    if not _has_new_namespace(spec, "mount"):
         raise SpecError("linux.namespaces", "a new mount namespace is required: limpet never "
                         "mounts in the host's namespace (add {\"type\": \"mount\"})")
     for i, m in enumerate(spec.mounts or []):
@@ -125,8 +125,9 @@ def limpet_plan(spec: Any, plan: Any, ctx: Any) -> None:
         is_bind = m.type == "bind" or "bind" in opts or "rbind" in opts
         if is_bind and source and not os.path.isabs(source):
             source = os.path.join(ctx.bundle, source)
+        extra = {"cgroupns": _has_new_namespace(spec, "cgroup")} if m.type == "cgroup" else {}
         plan.add("mounts", "mount", f"mounts[{i}]", destination=m.destination, type=m.type,
-                 source=source, options=opts, symlinks=options.symlinks)
+                 source=source, options=opts, symlinks=options.symlinks, **extra)
     plan.add("pivot", "pivot-root", "root", no_pivot=ctx.no_pivot,
              propagation=flag if propagation else None)
     if linux and linux.masked_paths:
