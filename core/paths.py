@@ -49,38 +49,40 @@ def open_in_root(ctx: Any, root_fd: int, path: str, *, where: str | None,
 def make_in_root(ctx: Any, root_fd: int, path: str, *, where: str | None, mode: str = BENEATH,
                  is_dir: bool = True, dir_mode: int = 0o755) -> int:
     """Open ``path`` under the rootfs, creating missing directories (and the last component
-    as an empty file when ``is_dir`` is False). Returns an O_PATH fd."""
+    as an empty file when ``is_dir`` is False). Returns an O_PATH fd.
+
+    Each missing component is created in its parent, which is itself opened from the root
+    with the same resolution rules, so a symlink met on the way is never followed out.
+    """
     try:
         return open_in_root(ctx, root_fd, path, where=where, mode=mode)
     except FileNotFoundError:
         pass
     parts = [p for p in path.strip("/").split("/") if p not in ("", ".")]
-    parent = os.dup(root_fd)
-    try:
-        for i, part in enumerate(parts):
-            last = i == len(parts) - 1
-            if part == "..":
-                raise ExecutionError(where, f"{path!r} must not contain '..'")
-            try:
-                child = open_in_root(ctx, parent, part, where=where, mode=BENEATH)
-            except FileNotFoundError:
-                try:
-                    if last and not is_dir:
-                        fd = os.open(part, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC
-                                     | os.O_NOFOLLOW, 0o644, dir_fd=parent)
-                        os.close(fd)
-                    else:
-                        os.mkdir(part, dir_mode, dir_fd=parent)
-                except FileExistsError:
-                    # A dangling symlink: its target would be created outside our control.
-                    raise ExecutionError(where, f"{path!r}: component {part!r} is a symlink "
-                                         "to a missing target") from None
-                child = open_in_root(ctx, parent, part, where=where, mode=BENEATH)
+    if ".." in parts:
+        raise ExecutionError(where, f"{path!r} must not contain '..'")
+    for i, part in enumerate(parts):
+        prefix = "/".join(parts[: i + 1])
+        try:
+            os.close(open_in_root(ctx, root_fd, prefix, where=where, mode=mode))
+            continue
+        except FileNotFoundError:
+            pass
+        parent = open_in_root(ctx, root_fd, "/".join(parts[:i]), where=where, mode=mode)
+        try:
+            if i == len(parts) - 1 and not is_dir:
+                fd = os.open(part, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC
+                             | os.O_NOFOLLOW, 0o644, dir_fd=parent)
+                os.close(fd)
+            else:
+                os.mkdir(part, dir_mode, dir_fd=parent)
+        except FileExistsError:
+            # A dangling symlink: its target would be created outside our control.
+            raise ExecutionError(where, f"{path!r}: {prefix!r} is a symlink to a missing "
+                                 "target") from None
+        finally:
             os.close(parent)
-            parent = child
-        return os.dup(parent)
-    finally:
-        os.close(parent)
+    return open_in_root(ctx, root_fd, path, where=where, mode=mode)
 
 
 def fd_path(fd: int) -> str:
