@@ -52,6 +52,7 @@ def build_rootfs(target: Path) -> Path:
     (target / "etc" / "group").write_text("root:x:0:\ntty:x:5:\nuser:x:1000:\n"
                                           "nogroup:x:65534:\n")
     os.chmod(target / "tmp", 0o1777)
+    os.chmod(target, 0o755)   # "/" of the container: non-root users must traverse it
     return target
 
 
