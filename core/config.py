@@ -41,7 +41,7 @@ class PluginsSection(BaseModel):
 
 
 class RuntimeConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid")
 
     root: str = Field("/run/limpet", description="state directory (--root overrides)")
     log_format: Literal["text", "json"] = Field("text", alias="log-format")
@@ -54,7 +54,7 @@ def config_path(cli_value: str | None = None) -> str:
     return cli_value or os.environ.get("LIMPET_CONFIG") or DEFAULT_PATH
 
 
-def _line_of(doc: Any, loc: tuple[Any, ...]) -> int | None:
+def line_of(doc: Any, loc: tuple[Any, ...]) -> int | None:
     """The 1-based line of ``loc`` in a ruamel round-trip document, if known."""
     node, line = doc, None
     for key in loc:
@@ -84,7 +84,10 @@ def load_document(path: str) -> Any:
     try:
         return YAML(typ="rt").load(text)
     except YAMLError as exc:
-        raise ConfigError(path, f"invalid YAML: {exc}") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else path
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(where, f"invalid YAML: {problem}") from None
 
 
 def validate_document(doc: Any, path: str) -> RuntimeConfig:
@@ -103,7 +106,7 @@ def config_error(exc: ValidationError, doc: Any, path: str,
     first = exc.errors()[0]
     loc = prefix + tuple(first["loc"])
     dotted = ".".join(str(p) for p in loc) or "(top level)"
-    line = _line_of(doc, loc if first["type"] != "extra_forbidden" else loc)
+    line = line_of(doc, loc if first["type"] != "extra_forbidden" else loc)
     where = f"{path}:{line}" if line else path
     message = first["msg"]
     if first["type"] == "extra_forbidden":

@@ -19,7 +19,7 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
-from .config import RuntimeConfig, config_error
+from .config import RuntimeConfig, config_error, line_of
 from .errors import ConfigError
 from .pluginapi import Backend, PluginInfo
 
@@ -94,10 +94,18 @@ def load(config: RuntimeConfig, doc: Any = None, config_file: str = "config.yaml
         _trace_hooks(pm)
     plugins = Plugins(pm=pm, available=_entry_points())
     section = config.plugins
-    for name in [*section.enable, *section.block, *section.options]:
+    named: list[tuple[tuple[str | int, ...], str]] = [
+        *((("plugins", "enable", i), n) for i, n in enumerate(section.enable)),
+        *((("plugins", "block", i), n) for i, n in enumerate(section.block)),
+        *((("plugins", "options", n), n) for n in section.options)]
+    for loc, name in named:
         if name not in plugins.available:
             known = ", ".join(sorted(plugins.available)) or "none"
-            raise ConfigError(config_file, f"plugins: unknown plugin {name!r}; installed: {known}")
+            line = line_of(doc, loc) if doc is not None else None
+            dotted = ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in loc)
+            raise ConfigError(f"{config_file}:{line}" if line else config_file,
+                              f"{dotted.replace('.[', '[')}: unknown plugin {name!r}; "
+                              f"installed: {known}")
     for name, ep in sorted(plugins.available.items()):
         if name in section.block:
             continue
@@ -122,6 +130,8 @@ def load(config: RuntimeConfig, doc: Any = None, config_file: str = "config.yaml
 def _check(plugins: Plugins, config: RuntimeConfig, doc: Any, config_file: str) -> None:
     from pydantic import ValidationError
 
+    kind_owner: dict[str, str] = {}
+    backend_owner: dict[tuple[str, str], str] = {}
     for name, plugin in plugins.loaded.items():
         for path in plugin.info.claims:
             other = plugins.claims.get(path)
@@ -131,11 +141,20 @@ def _check(plugins: Plugins, config: RuntimeConfig, doc: Any, config_file: str) 
             plugins.claims[path] = name
         handlers = getattr(plugin.module, "limpet_op_handlers", None)
         for kind, target in (handlers() if handlers else {}).items():
-            if kind in plugins.handlers:
-                raise ConfigError(config_file, f"op kind {kind!r} is defined by two plugins")
+            if kind in kind_owner:
+                raise ConfigError(config_file, f"op kind {kind!r} is defined by plugins "
+                                  f"{kind_owner[kind]!r} and {name!r}; block one of them in "
+                                  "plugins.block")
+            kind_owner[kind] = name
             plugins.handlers[kind] = target
         backends = getattr(plugin.module, "limpet_backends", None)
         for backend in backends() if backends else []:
+            key = (backend.area, backend.name)
+            if key in backend_owner:
+                raise ConfigError(config_file, f"backend {backend.name!r} of area "
+                                  f"{backend.area!r} is offered by plugins "
+                                  f"{backend_owner[key]!r} and {name!r}; block one of them")
+            backend_owner[key] = name
             plugins.backends.setdefault(backend.area, {})[backend.name] = backend
         raw = config.plugins.options.get(name, {})
         if plugin.info.options is not None:

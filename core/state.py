@@ -21,12 +21,12 @@ from typing import Any
 from .errors import ContainerError
 
 OCI_VERSION = "1.3.0"
-_ID = re.compile(r"^[\w+\-.]+$")
+_ID = re.compile(r"[\w+\-.]+", re.ASCII)
 
 
 def check_id(container_id: str) -> str:
     """Container ids follow runc: letters, digits, ``_+-.``; no path separators."""
-    if not container_id or not _ID.match(container_id) or container_id in (".", ".."):
+    if not container_id or not _ID.fullmatch(container_id) or container_id in (".", ".."):
         raise ContainerError("container id", f"invalid container id {container_id!r}: use "
                              "letters, digits and _ + - . only")
     return container_id
@@ -115,7 +115,8 @@ def status(data: dict[str, Any], container_dir: str) -> str:
     pid = data.get("pid")
     if not pid:
         return str(data.get("status", "stopped"))
-    if proc_start_time(pid) != data.get("initStartTime"):
+    started = proc_start_time(pid)
+    if started is None or started != data.get("initStartTime"):
         return "stopped"
     if os.path.exists(os.path.join(container_dir, "exec.fifo")):
         return "created"

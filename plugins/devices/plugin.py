@@ -48,17 +48,32 @@ def limpet_validate(spec: Any, ctx: Any) -> None:
                             f"(got {oct(dev.file_mode)})")
 
 
+def _binds_host_dev(spec: Any) -> bool:
+    """A bind mount at /dev brings its own nodes: creating ours would touch the source (runc's
+    needsSetupDev)."""
+    return any(m.destination.rstrip("/") == "/dev" and
+               (m.type == "bind" or {"bind", "rbind"} & set(m.options or []))
+               for m in spec.mounts or [])
+
+
+def _plan_configured(spec: Any, plan: Any) -> None:
+    for i, dev in enumerate((spec.linux.devices or []) if spec.linux else []):
+        plan.add("devices", "create-device", f"linux.devices[{i}]", path=dev.path,
+                 type=dev.type, major=dev.major, minor=dev.minor, fileMode=dev.file_mode,
+                 uid=dev.uid, gid=dev.gid)
+
+
 @hookimpl
 def limpet_plan(spec: Any, plan: Any, ctx: Any) -> None:
+    if _binds_host_dev(spec):
+        _plan_configured(spec, plan)
+        return
     mounted = {m.destination.rstrip("/") for m in spec.mounts or []}
     configured = {d.path for d in ((spec.linux.devices or []) if spec.linux else [])}
     for path, (major, minor) in DEFAULT_DEVICES.items():
         if path not in mounted and path not in configured:
             plan.add("devices", "create-device", "linux.devices (default devices)", path=path,
                      type="c", major=major, minor=minor, fileMode=0o666, uid=0, gid=0)
-    for i, dev in enumerate((spec.linux.devices or []) if spec.linux else []):
-        plan.add("devices", "create-device", f"linux.devices[{i}]", path=dev.path,
-                 type=dev.type, major=dev.major, minor=dev.minor, fileMode=dev.file_mode,
-                 uid=dev.uid, gid=dev.gid)
+    _plan_configured(spec, plan)
     links = {k: v for k, v in LINKS.items() if f"/dev/{k}" not in mounted | configured}
     plan.add("devices", "dev-links", "linux.devices (default links)", links=links)

@@ -1,0 +1,193 @@
+"""The plugin contract, enforced: every hook is documented and tested (as datasette's
+test_plugin_hooks_are_documented / test_plugin_hooks_have_tests), every built-in plugin
+declares what it claims, every op handler is importable, and the code that runs in the
+container's init stays lean (no pydantic, pluggy, rich or ruamel in its memory)."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import subprocess
+import sys
+import types
+import typing
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import limpet.plugins
+import pytest
+from limpet.core import hookspecs, plugins
+from limpet.core.config import PluginsSection, RuntimeConfig
+from limpet.core.pluginapi import PluginInfo
+from limpet.core.spec import Spec
+from pydantic import BaseModel
+
+HEAVY = ("pydantic", "pluggy", "rich", "ruamel")
+TESTS_DIR = Path(__file__).resolve().parents[1]
+HOOKSPECS = sorted(name for name, obj in vars(hookspecs).items()
+                   if name.startswith("limpet_") and hasattr(obj, "limpet_spec"))
+BUILTIN_ENTRY_POINTS = {ep.name: ep for ep in metadata.distribution("limpet").entry_points
+                        if ep.group == plugins.GROUP}
+BUILTINS = sorted(BUILTIN_ENTRY_POINTS)
+
+
+def builtin_module(name: str) -> types.ModuleType:
+    module: types.ModuleType = BUILTIN_ENTRY_POINTS[name].load()
+    return module
+
+
+def builtin_info(name: str) -> PluginInfo:
+    info: PluginInfo = builtin_module(name).limpet_declare()
+    return info
+
+
+def builtin_handlers() -> dict[str, str]:
+    found: dict[str, str] = {}
+    for name in BUILTINS:
+        hook = getattr(builtin_module(name), "limpet_op_handlers", None)
+        found.update(hook() if hook else {})
+    return found
+
+
+def imported_heavy_modules(module: str) -> list[str]:
+    """The heavy packages a fresh interpreter holds after importing ``module``."""
+    code = (f"import json, sys, {module}; "
+            f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60).stdout
+    result: list[str] = json.loads(out)
+    return result
+
+
+# --- hooks -----------------------------------------------------------------------------------
+
+def test_hookspecs_are_found() -> None:
+    assert {"limpet_declare", "limpet_op_handlers", "limpet_backends", "limpet_validate",
+            "limpet_plan", "limpet_created", "limpet_started", "limpet_deleted"} <= set(
+        HOOKSPECS)
+
+
+@pytest.mark.parametrize("hook", HOOKSPECS)
+def test_every_hookspec_has_a_docstring_of_two_lines_or_more(hook: str) -> None:
+    doc = inspect.getdoc(getattr(hookspecs, hook)) or ""
+    assert len([line for line in doc.splitlines() if line.strip()]) >= 2, hook
+
+
+@pytest.mark.parametrize("hook", HOOKSPECS)
+def test_every_hookspec_is_referenced_by_a_test(hook: str) -> None:
+    this = Path(__file__).resolve()
+    for path in sorted(TESTS_DIR.rglob("*.py")):
+        if path.resolve() != this and hook in path.read_text():
+            return
+    pytest.fail(f"no test under {TESTS_DIR} mentions {hook}")
+
+
+def test_lifecycle_hooks_are_hookspecs() -> None:
+    assert set(hookspecs.LIFECYCLE_HOOKS) <= set(HOOKSPECS)
+
+
+def test_hookspec_bodies_raise_not_implemented() -> None:
+    for hook in HOOKSPECS:
+        with pytest.raises(NotImplementedError):
+            getattr(hookspecs, hook)(**dict.fromkeys(
+                inspect.signature(getattr(hookspecs, hook)).parameters))
+
+
+# --- built-in plugins ------------------------------------------------------------------------
+
+def test_builtin_plugins_are_registered_as_entry_points() -> None:
+    assert {"namespaces", "mounts", "devices", "process"} <= set(BUILTINS)
+    package = Path(limpet.plugins.__file__).parent
+    with_plugin_module = {p.parent.name for p in package.glob("*/plugin.py")}
+    assert with_plugin_module <= set(BUILTINS)
+    for name in BUILTINS:
+        assert BUILTIN_ENTRY_POINTS[name].value == f"limpet.plugins.{name}.plugin"
+
+
+@pytest.mark.parametrize("name", BUILTINS)
+def test_builtin_plugin_declares_itself_with_claims(name: str) -> None:
+    module = builtin_module(name)
+    assert hasattr(module.limpet_declare, "limpet_impl"), "limpet_declare is not a hookimpl"
+    info = builtin_info(name)
+    assert isinstance(info, PluginInfo)
+    assert info.name == name
+    assert info.version
+    assert info.claims, f"plugin {name!r} claims nothing"
+
+
+def _spec_field_exists(path: str) -> bool:
+    model: Any = Spec
+    for part in path.split("."):
+        by_alias = {(f.alias or n): f for n, f in model.model_fields.items()}
+        if part not in by_alias:
+            return False
+        model = _inner_model(by_alias[part].annotation)
+    return True
+
+
+def _inner_model(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+@pytest.mark.parametrize("name", BUILTINS)
+def test_builtin_claims_name_fields_config_json_defines(name: str) -> None:
+    for claim in builtin_info(name).claims:
+        assert _spec_field_exists(claim), f"{name} claims {claim!r}, not a config.json field"
+
+
+@pytest.mark.parametrize("name", BUILTINS)
+def test_builtin_options_model_forbids_unknown_keys(name: str) -> None:
+    options = builtin_info(name).options
+    if options is None:
+        return
+    assert issubclass(options, BaseModel)
+    assert options.model_config.get("extra") == "forbid"
+    options()   # every option has a default
+
+
+def test_all_builtin_plugins_load_together_and_implement_only_known_hooks() -> None:
+    opt_in = [n for n in BUILTINS if not builtin_info(n).default_enabled]
+    config = RuntimeConfig(plugins=PluginsSection(enable=opt_in))
+    loaded = plugins.load(config)
+    assert set(loaded.loaded) >= set(BUILTINS) - set(opt_in)
+    loaded.pm.check_pending()   # a limpet_* function that matches no hookspec fails here
+
+
+# --- op handlers -----------------------------------------------------------------------------
+
+HANDLERS = sorted(builtin_handlers().items())
+HANDLER_MODULES = sorted({target.partition(":")[0] for _, target in HANDLERS})
+
+
+@pytest.mark.parametrize(("kind", "target"), HANDLERS)
+def test_every_op_kind_points_to_an_importable_function(kind: str, target: str) -> None:
+    module_name, sep, function = target.partition(":")
+    assert sep and module_name and function, f"{kind}: {target!r} is not 'module:function'"
+    handler = getattr(importlib.import_module(module_name), function)
+    assert callable(handler)
+    assert len(inspect.signature(handler).parameters) == 2, f"{target}(ctx, args)"
+
+
+@pytest.mark.parametrize("module", HANDLER_MODULES)
+def test_handler_modules_import_nothing_heavy(module: str) -> None:
+    assert imported_heavy_modules(module) == []
+
+
+def test_the_container_init_imports_nothing_heavy() -> None:
+    assert imported_heavy_modules("limpet.core.init") == []
+
+
+@pytest.mark.parametrize("module", ["limpet.core.plan", "limpet.core.errors",
+                                    "limpet.core.syscalls", "limpet.core.sync",
+                                    "limpet.core.state", "limpet.core.paths",
+                                    "limpet.core.lifecycle"])
+def test_lean_core_modules_import_nothing_heavy(module: str) -> None:
+    assert imported_heavy_modules(module) == []
