@@ -199,6 +199,7 @@ def create(req: CreateRequest, init_pid: int, sock: socket.socket) -> dict[str, 
             "created": _now(), "owner": "",
             "hooks": sorted({h for p in loaded.loaded.values() for h in p.hooks
                              if h in _lifecycle_hooks()}),
+            "runtimeConfig": loaded.config_file,
         }
         store.write(req.container_id, state)
         run_parent_ops(pctx, plan.ops("prepare"), handlers)

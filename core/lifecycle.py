@@ -160,7 +160,8 @@ def _lifecycle_hook(store: Store, container_id: str, data: dict[str, Any], hook:
     from . import config, plugins
     from .context import LifecycleContext
 
-    runtime_config, doc, path = config.load(None)
+    # The plugins that created the container, not whatever the environment says now.
+    runtime_config, doc, path = config.load(data.get("runtimeConfig"))
     loaded = plugins.load(runtime_config, doc, path)
     ctx = LifecycleContext(container_id, data["bundle"], store.dir(container_id),
                            data.get("pid"), data)

@@ -50,6 +50,7 @@ class Plugins:
     claims: dict[str, str] = field(default_factory=dict)      # path -> plugin
     handlers: dict[str, str] = field(default_factory=dict)    # op kind -> module:function
     backends: dict[str, dict[str, Backend]] = field(default_factory=dict)
+    config_file: str | None = None
 
     @property
     def hook(self) -> Any:
@@ -92,7 +93,7 @@ def load(config: RuntimeConfig, doc: Any = None, config_file: str = "config.yaml
     pm.add_hookspecs(hookspecs)
     if os.environ.get("LIMPET_TRACE"):
         _trace_hooks(pm)
-    plugins = Plugins(pm=pm, available=_entry_points())
+    plugins = Plugins(pm=pm, available=_entry_points(), config_file=config_file)
     section = config.plugins
     named: list[tuple[tuple[str | int, ...], str]] = [
         *((("plugins", "enable", i), n) for i, n in enumerate(section.enable)),
