@@ -1,4 +1,4 @@
-"""Human-readable views (rich): the plan."""
+"""Human-readable views (rich): the plan, one line per operation, grouped by phase."""
 
 from __future__ import annotations
 
@@ -9,13 +9,17 @@ from .plan import PHASES
 
 def print_plan(plan: Any) -> None:
     from rich.console import Console
-    from rich.table import Table
+    from rich.markup import escape
 
-    table = Table("PHASE", "SIDE", "OP", "FROM", "PLUGIN", title="limpet plan", box=None)
+    console = Console(soft_wrap=True, highlight=False)
     for phase, side in PHASES:
-        for op in plan.ops(phase):
-            table.add_row(phase, side, op.describe(), op.where or "", op.plugin or "")
-    Console().print(table)
+        ops = plan.ops(phase)
+        if not ops:
+            continue
+        console.print(f"[bold]{phase}[/bold] [dim]({side})[/dim]")
+        for op in ops:
+            origin = f"  [dim]<- {escape(op.where or '')} [{escape(op.plugin or 'core')}][/dim]"
+            console.print(f"  {escape(op.describe())}{origin}")
     process = plan.process
-    Console().print(f"then exec {process.get('args')} in {process.get('cwd')} "
-                    f"(rootfs {process.get('rootfs')})")
+    console.print(f"[bold]exec[/bold] {escape(str(process.get('args')))} in "
+                  f"{escape(str(process.get('cwd')))} (rootfs {escape(str(process.get('rootfs')))})")
