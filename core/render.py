@@ -18,7 +18,7 @@ def print_plan(plan: Any) -> None:
             continue
         console.print(f"[bold]{phase}[/bold] [dim]({side})[/dim]")
         for op in ops:
-            origin = f"  [dim]<- {escape(op.where or '')} [{escape(op.plugin or 'core')}][/dim]"
+            origin = f"  [dim]<- {escape(op.where or '')} ({escape(op.plugin or 'core')})[/dim]"
             console.print(f"  {escape(op.describe())}{origin}")
     process = plan.process
     console.print(f"[bold]exec[/bold] {escape(str(process.get('args')))} in "
