@@ -253,7 +253,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
     runtime_config, doc, path = config.load(args.config)
     loaded = plugins.load(runtime_config, doc, path)
-    rows = [{"name": name, "version": p.info.version, "source": p.source,
+    rows: list[dict[str, Any]] = [{"name": name, "version": p.info.version, "source": p.source,
              "entry_point": p.entry_point, "claims": list(p.info.claims),
              "hooks": p.hooks, "enabled": True} for name, p in loaded.loaded.items()]
     for name, ep in sorted(loaded.available.items()):

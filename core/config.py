@@ -92,7 +92,7 @@ def load_document(path: str) -> Any:
 
 def validate_document(doc: Any, path: str) -> RuntimeConfig:
     if doc is None:
-        return RuntimeConfig()
+        return RuntimeConfig.model_validate({})
     if not isinstance(doc, dict):
         raise ConfigError(path, "the top level must be a mapping")
     try:

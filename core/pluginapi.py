@@ -38,7 +38,7 @@ class PluginInfo:
     version: str
     claims: tuple[str, ...] = ()
     features: dict[str, Any] = field(default_factory=dict)
-    options: type | None = None
+    options: Any = None   # a pydantic model class
     default_enabled: bool = True
     description: str = ""
 

@@ -21,5 +21,5 @@ def print_plan(plan: Any) -> None:
             origin = f"  [dim]<- {escape(op.where or '')} ({escape(op.plugin or 'core')})[/dim]"
             console.print(f"  {escape(op.describe())}{origin}")
     process = plan.process
-    console.print(f"[bold]exec[/bold] {escape(str(process.get('args')))} in "
-                  f"{escape(str(process.get('cwd')))} (rootfs {escape(str(process.get('rootfs')))})")
+    args, cwd, rootfs = (escape(str(process.get(k))) for k in ("args", "cwd", "rootfs"))
+    console.print(f"[bold]exec[/bold] {args} in {cwd} (rootfs {rootfs})")

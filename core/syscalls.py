@@ -14,7 +14,7 @@ from typing import Any
 
 
 def _native() -> Any:
-    from . import _native as native  # compiled at install time (core/native_build.py)
+    from . import _native as native  # type: ignore[attr-defined]  # built at install time
 
     return native
 

@@ -51,7 +51,8 @@ def create_device(ctx: Any, args: dict[str, Any]) -> None:
             same = stat.S_IFMT(st.st_mode) == kind and (kind == stat.S_IFIFO
                                                         or st.st_rdev == rdev)
             if not same and not (ctx.new_user_namespace and stat.S_ISREG(st.st_mode)):
-                raise ExecutionError(where, f"{path} exists and is {_describe(st.st_mode, st.st_rdev)}, "
+                found = _describe(st.st_mode, st.st_rdev)
+                raise ExecutionError(where, f"{path} exists and is {found}, "
                                      f"not {_describe(kind, rdev)}")
         elif ctx.new_user_namespace and kind != stat.S_IFIFO:
             _bind_host_node(ctx, parent, name, path, where)
@@ -81,7 +82,8 @@ def _bind_host_node(ctx: Any, parent: int, name: str, path: str, where: str) -> 
 
 
 def dev_links(ctx: Any, args: dict[str, Any]) -> None:
-    """/dev/fd, /dev/stdin, /dev/stdout, /dev/stderr and /dev/ptmx (config-linux.md#default-devices)."""
+    """/dev/fd, /dev/stdin, /dev/stdout, /dev/stderr and /dev/ptmx links
+    (config-linux.md#default-devices)."""
     root = _root_fd(ctx)
     try:
         dev = paths.make_in_root(ctx, root, "/dev", where="linux.devices")

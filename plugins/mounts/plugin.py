@@ -7,10 +7,9 @@ from __future__ import annotations
 import os
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
-
 from limpet.core.errors import SpecError
 from limpet.core.pluginapi import PluginInfo, hookimpl
+from pydantic import BaseModel, ConfigDict
 
 from .ops import FLAGS, PROPAGATION, RECURSIVE, SPECIAL
 

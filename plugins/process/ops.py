@@ -130,10 +130,10 @@ def set_credentials(ctx: Any, args: dict[str, Any]) -> None:
                     _mask(caps.get("inheritable")))
         sysc.prctl(const("PR_CAP_AMBIENT"), const("PR_CAP_AMBIENT_CLEAR_ALL"))
         for name in caps.get("ambient") or []:
-            number = CAP_NUMBER.get(name)
-            if number is not None and number <= last_cap():
+            ambient = CAP_NUMBER.get(name)
+            if ambient is not None and ambient <= last_cap():
                 try:
-                    sysc.prctl(const("PR_CAP_AMBIENT"), const("PR_CAP_AMBIENT_RAISE"), number)
+                    sysc.prctl(const("PR_CAP_AMBIENT"), const("PR_CAP_AMBIENT_RAISE"), ambient)
                 except OSError as exc:
                     # runc warns and goes on: ambient needs the capability inheritable too.
                     ctx.warn("process.capabilities.ambient", f"cannot raise {name}: "

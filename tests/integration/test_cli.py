@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from limpet.core.spec import load_features
+
 from tests.conftest import Bundle, Runtime
 
 pytestmark = pytest.mark.root

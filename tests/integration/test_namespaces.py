@@ -124,7 +124,7 @@ def test_time_namespace_offsets_shift_the_clocks(limpet: Runtime, bundle: Bundle
     result = run_in(limpet, bundle, "cat /proc/uptime; cat /proc/self/timens_offsets")
     assert result.returncode == 0, result.stderr
     assert "monotonic" in result.stdout and "31536000" in result.stdout
-    host_uptime = float(open("/proc/uptime").read().split()[0])
+    host_uptime = float(Path("/proc/uptime").read_text().split()[0])
     assert host_uptime < 86400 * 365
 
 
