@@ -106,13 +106,12 @@ def cmd_create(args: argparse.Namespace, detach: bool = True, start: bool = Fals
     if args.systemd_cgroup:
         raise UsageError("--systemd-cgroup", "the systemd cgroup driver is not available: "
                          "limpet has no systemd backend and this host runs no systemd")
-    if args.console_socket:
-        raise UsageError("--console-socket", "terminals are not supported yet")
+    console_socket = os.path.abspath(args.console_socket) if args.console_socket else None
     pid, sock = spawn_init(subreaper=not detach)
     req = CreateRequest(args.container_id, os.path.abspath(args.bundle), _root(args),
-                        pid_file=args.pid_file, console_socket=args.console_socket,
+                        pid_file=args.pid_file, console_socket=console_socket,
                         no_pivot=args.no_pivot, preserve_fds=args.preserve_fds,
-                        config_file=args.config)
+                        config_file=args.config, foreground=not detach)
     state = create(req, pid, sock)
     if detach:
         if start:
@@ -120,10 +119,10 @@ def cmd_create(args: argparse.Namespace, detach: bool = True, start: bool = Fals
 
             lifecycle.start(_store(args), args.container_id)
         return 0
-    return _run_foreground(args, state["pid"])
+    return _run_foreground(args, state["pid"], req.console_fd)
 
 
-def _run_foreground(args: argparse.Namespace, pid: int) -> int:
+def _run_foreground(args: argparse.Namespace, pid: int, console_fd: int | None) -> int:
     import signal
 
     from . import lifecycle
@@ -141,7 +140,16 @@ def _run_foreground(args: argparse.Namespace, pid: int) -> int:
     for signum in forwarded:
         signal.signal(signum, forward)
     try:
-        lifecycle.start(store, args.container_id)
+        if console_fd is not None:
+            from .terminal import copy_window_size, proxy
+
+            if os.isatty(0):
+                copy_window_size(0, console_fd)
+            lifecycle.start(store, args.container_id)
+            signal.signal(signal.SIGWINCH, signal.SIG_DFL)
+            proxy(console_fd)
+        else:
+            lifecycle.start(store, args.container_id)
         code = lifecycle.wait_exit(pid)
     finally:
         for signum in forwarded:

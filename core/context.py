@@ -34,6 +34,9 @@ class PlanContext:
     options: dict[str, Any] = field(default_factory=dict)   # plugin name -> options model
     backends: dict[str, Any] = field(default_factory=dict)  # area -> chosen backend
     no_pivot: bool = False
+    #: where a terminal's pty master goes: "socket" (--console-socket), "foreground"
+    #: (``run`` without -d proxies it), or None (no terminal possible)
+    console: str | None = None
 
     def options_for(self, plugin: str) -> Any:
         return self.options.get(plugin)

@@ -50,6 +50,8 @@ class CreateRequest:
     no_pivot: bool = False
     preserve_fds: int = 0
     config_file: str | None = None
+    foreground: bool = False           # ``run`` without -d
+    console_fd: int | None = None      # the pty master, when run proxies the terminal
 
 
 @dataclass
@@ -155,8 +157,10 @@ def compile_bundle(req: CreateRequest, state_dir: str) -> tuple[Any, Any, Any, A
     claims.check(Spec, raw, loaded.claims)
     backends = {area: choices[runtime_config.backends[area]]
                 for area, choices in loaded.backends.items() if area in runtime_config.backends}
+    console = "socket" if req.console_socket else "foreground" if req.foreground else None
     ctx = PlanContext(req.container_id, req.bundle, state_dir, HostInfo(),
-                      options=loaded.options(), backends=backends, no_pivot=req.no_pivot)
+                      options=loaded.options(), backends=backends, no_pivot=req.no_pivot,
+                      console=console)
     loaded.hook.limpet_validate(spec=spec, ctx=ctx)
     plan = Plan(handlers=dict(loaded.handlers))
     for name, plugin in loaded.loaded.items():
@@ -216,6 +220,8 @@ def create(req: CreateRequest, init_pid: int, sock: socket.socket) -> dict[str, 
                 raise from_wire(message["error"])
             if "log" in message:
                 log.log(message.get("level", "warning"), message["log"])
+            elif "terminal" in message:
+                _take_console(req, message.get("fds") or [])
             elif "pid" in message:
                 pctx.pid = int(message["pid"])
                 os.waitpid(init_pid, 0)
@@ -248,6 +254,25 @@ def create(req: CreateRequest, init_pid: int, sock: socket.socket) -> dict[str, 
         raise
     finally:
         sock.close()
+
+
+def _take_console(req: CreateRequest, fds: list[int]) -> None:
+    """The init made a pty: hand the master to --console-socket, or keep it for ``run``."""
+    if len(fds) != 1:
+        raise ExecutionError("process.terminal", "the init sent no pty master")
+    master = fds[0]
+    if not req.console_socket:
+        req.console_fd = master
+        return
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.connect(req.console_socket)
+            socket.send_fds(conn, [b"/dev/ptmx"], [master])
+    except OSError as exc:
+        raise os_error("--console-socket", f"sending the pty master to "
+                       f"{req.console_socket}", exc) from None
+    finally:
+        os.close(master)
 
 
 def _rollback(pctx: ParentContext, handlers: dict[str, str], made_dir: bool, state_dir: str,

@@ -18,9 +18,14 @@ from typing import Any
 _LEN = struct.Struct("!I")
 
 
-def send(sock: socket.socket, message: dict[str, Any]) -> None:
+def send(sock: socket.socket, message: dict[str, Any], fds: list[int] | None = None) -> None:
+    """Send one message; ``fds`` travel with it as SCM_RIGHTS (e.g. a pty master)."""
     data = json.dumps(message, separators=(",", ":")).encode()
-    sock.sendall(_LEN.pack(len(data)) + data)
+    frame = _LEN.pack(len(data)) + data
+    if fds:
+        sent = socket.send_fds(sock, [frame[:1]], fds)
+        frame = frame[sent:]
+    sock.sendall(frame)
 
 
 def _recv_exact(sock: socket.socket, size: int) -> bytes | None:
@@ -35,12 +40,19 @@ def _recv_exact(sock: socket.socket, size: int) -> bytes | None:
 
 
 def recv(sock: socket.socket) -> dict[str, Any] | None:
-    """The next message, or None when the other side closed the socket."""
-    head = _recv_exact(sock, _LEN.size)
-    if head is None:
+    """The next message, or None when the other side closed the socket. File descriptors
+    sent with it are in ``message["fds"]``."""
+    first, fds, _flags, _addr = socket.recv_fds(sock, 1, 4, socket.MSG_CMSG_CLOEXEC)
+    if not first:
         return None
+    rest = _recv_exact(sock, _LEN.size - 1)
+    if rest is None:
+        return None
+    head = first + rest
     body = _recv_exact(sock, _LEN.unpack(head)[0])
     if body is None:
         return None
     message: dict[str, Any] = json.loads(body)
+    if fds:
+        message["fds"] = fds
     return message

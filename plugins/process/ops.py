@@ -2,16 +2,21 @@
 
 Order follows runc's finalizeNamespace: bounding set, keep-caps, groups, gid, uid, then
 the capability sets and ambient set, then no_new_privs (config.md#process,
-config.md#linux-process). Lean: standard library and limpet.core only.
+config.md#linux-process). Lean: standard library and limpet.core only, all imported at module level: after
+pivot_root the host's Python library is out of reach.
 """
 
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import resource
+import struct
+import termios
 from typing import Any
 
+from limpet.core import sync
 from limpet.core.errors import ExecutionError
 from limpet.core.syscalls import const
 
@@ -150,3 +155,31 @@ def set_credentials(ctx: Any, args: dict[str, Any]) -> None:
 
 def no_new_privileges(ctx: Any, args: dict[str, Any]) -> None:
     ctx.sys.prctl(const("PR_SET_NO_NEW_PRIVS"), 1)
+
+
+_TIOCSPTLCK = 0x40045431
+_TIOCGPTPEER = 0x5441
+
+
+def setup_terminal(ctx: Any, args: dict[str, Any]) -> None:
+    """process.terminal: a pty from the container's devpts; the master goes to the runtime
+    (for --console-socket or ``run``), the slave becomes stdio and controlling terminal."""
+    try:
+        master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise ExecutionError("process.terminal", f"cannot open /dev/ptmx in the container "
+                             f"({exc.strerror}); is /dev/pts mounted?") from None
+    fcntl.ioctl(master, _TIOCSPTLCK, struct.pack("i", 0))
+    slave = fcntl.ioctl(master, _TIOCGPTPEER, os.O_RDWR | os.O_NOCTTY)
+    size = args.get("consoleSize")
+    if size:
+        fcntl.ioctl(master, termios.TIOCSWINSZ,
+                    struct.pack("HHHH", size["height"], size["width"], 0, 0))
+    sync.send(ctx.sock, {"terminal": True}, fds=[master])
+    os.close(master)
+    os.setsid()
+    fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+    for fd in (0, 1, 2):
+        os.dup2(slave, fd)
+    if slave > 2:
+        os.close(slave)

@@ -23,6 +23,7 @@ def limpet_declare() -> PluginInfo:
         name="process",
         version="0.1.0",
         claims=("process.args", "process.env", "process.cwd", "process.user",
+                "process.terminal", "process.consoleSize",
                 "process.capabilities", "process.rlimits", "process.noNewPrivileges"),
         features={"linux": {"capabilities": list(CAPABILITIES)}},
         description="the container process: args, env, cwd, user, capabilities, rlimits",
@@ -38,6 +39,7 @@ def limpet_op_handlers() -> dict[str, str]:
         "set-home": f"{OPS}:set_home",
         "set-credentials": f"{OPS}:set_credentials",
         "no-new-privileges": f"{OPS}:no_new_privileges",
+        "setup-terminal": f"{OPS}:setup_terminal",
     }
 
 
@@ -50,6 +52,12 @@ def limpet_validate(spec: Any, ctx: Any) -> None:
         raise SpecError("process.args", "at least one argument (the program) is required")
     if not os.path.isabs(process.cwd):
         raise SpecError("process.cwd", f"{process.cwd!r} must be an absolute path")
+    if process.terminal and ctx.console is None:
+        raise SpecError("process.terminal", "cannot allocate a pseudo-terminal without "
+                        "--console-socket when the container is detached (as runc)")
+    if ctx.console == "socket" and not process.terminal:
+        raise SpecError("process.terminal", "--console-socket was given but the process "
+                        "asks for no terminal (terminal: false)")
     for i, entry in enumerate(process.env or []):
         if "=" not in entry:
             raise SpecError(f"process.env[{i}]", f"{entry!r} is not NAME=value")
@@ -84,6 +92,10 @@ def limpet_plan(spec: Any, plan: Any, ctx: Any) -> None:
         plan.add("process", "set-rlimits", "process.rlimits", rlimits=[
             {"type": r.type, "soft": r.soft, "hard": r.hard, "where": f"process.rlimits[{i}]"}
             for i, r in enumerate(process.rlimits)])
+    if process.terminal:
+        size = process.console_size
+        plan.add("process", "setup-terminal", "process.terminal",
+                 consoleSize={"height": size.height, "width": size.width} if size else None)
     umask = user.umask if user and user.umask is not None else 0o022
     plan.add("process", "set-umask", "process.user.umask", umask=umask)
     plan.add("process", "prepare-cwd", "process.cwd", cwd=process.cwd)
