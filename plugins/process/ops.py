@@ -2,8 +2,8 @@
 
 Order follows runc's finalizeNamespace: bounding set, keep-caps, groups, gid, uid, then
 the capability sets and ambient set, then no_new_privs (config.md#process,
-config.md#linux-process). Lean: standard library and limpet.core only, all imported at module level: after
-pivot_root the host's Python library is out of reach.
+config.md#linux-process). Lean: standard library and limpet.core only, all imported at
+module level: after pivot_root the host's Python library is out of reach.
 """
 
 from __future__ import annotations
