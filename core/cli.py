@@ -234,8 +234,9 @@ def cmd_features(args: argparse.Namespace) -> int:
 def cmd_plan(args: argparse.Namespace, check_only: bool = False) -> int:
     from .create import CreateRequest, compile_bundle
 
+    # Validated as `run` would take it (a terminal is bridged in the foreground).
     req = CreateRequest(args.id, os.path.abspath(args.bundle), _root(args),
-                        config_file=args.config)
+                        config_file=args.config, foreground=True)
     _spec, _raw, plan, _loaded = compile_bundle(req, os.path.join(_root(args), args.id))
     if check_only:
         if args.format == "json":

@@ -14,7 +14,7 @@ CAPS = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
 DEFAULT: dict[str, Any] = {
     "ociVersion": "1.3.0",
     "process": {
-        "terminal": False,
+        "terminal": True,
         "user": {"uid": 0, "gid": 0},
         "args": ["sh"],
         "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",

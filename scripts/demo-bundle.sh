@@ -8,7 +8,7 @@ rm -rf "$bundle"
 mkdir -p "$bundle/rootfs"/{bin,proc,sys,dev,etc,tmp,root}
 cp /bin/busybox "$bundle/rootfs/bin/busybox"
 for applet in $(/bin/busybox --list); do
-  ln -sf busybox "$bundle/rootfs/bin/$applet"
+  [ "$applet" = busybox ] || ln -sf busybox "$bundle/rootfs/bin/$applet"
 done
 printf 'root:x:0:0:root:/root:/bin/sh\n' > "$bundle/rootfs/etc/passwd"
 printf 'root:x:0:\n' > "$bundle/rootfs/etc/group"
@@ -17,6 +17,7 @@ printf 'root:x:0:\n' > "$bundle/rootfs/etc/group"
 import json, sys
 path = sys.argv[1]
 config = json.load(open(path))
+config["process"]["terminal"] = False   # plain output, whatever stdin is
 config["process"]["args"] = ["/bin/sh", "-c",
     'echo "hostname: $(hostname)"; echo "my pid: $$"; echo "processes:"; ps; '
     'echo "mounts:"; cat /proc/self/mounts']

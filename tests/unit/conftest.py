@@ -150,6 +150,7 @@ def unit_bundle(tmp_path: Path) -> UnitBundle:
     (path / "rootfs").mkdir(parents=True)
     config = copy.deepcopy(default_spec())
     config["linux"].pop("resources", None)   # device cgroup rules need the cgroups plugin
+    config["process"]["terminal"] = False     # create (detached) cannot allocate a tty
     config["root"]["path"] = str(path / "rootfs")
     return UnitBundle(path, config, tmp_path / "no-such-config.yaml")
 
