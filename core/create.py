@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 from collections.abc import Callable
@@ -288,6 +287,8 @@ def _rollback(pctx: ParentContext, handlers: dict[str, str], made_dir: bool, sta
         except Exception as exc:
             notes.append(f"cleanup: {exc}")
     if made_dir:
+        import shutil  # not at the top: shutil pulls bz2/lzma into the forked init
+
         shutil.rmtree(state_dir, ignore_errors=True)
     return notes
 
