@@ -11,7 +11,6 @@ Lean: standard library and limpet.core only.
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 from typing import Any
 
@@ -190,6 +189,8 @@ def mount(ctx: Any, args: dict[str, Any]) -> None:
 
 def _tmpcopyup(ctx: Any, target: str, opts: dict[str, Any], source: str) -> None:
     """Mount a tmpfs over ``target`` holding a copy of what was there (crun's tmpcopyup)."""
+    import shutil  # here, not at the top: it pulls bz2/lzma; mounts run before pivot_root
+
     staging = os.path.join(ctx.state_dir, "tmpcopyup")
     os.makedirs(staging, exist_ok=True)
     ctx.sys.mount(source, staging, "tmpfs", opts["flags"], opts["data"] or None)
