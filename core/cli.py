@@ -20,7 +20,20 @@ from .log import configure, log
 DEFAULT_ROOT = "/run/limpet"
 
 
+class _Formatter(argparse.HelpFormatter):
+    """argparse asks shutil for the terminal width, and shutil imports bz2 and lzma: that
+    would be ballast in every forked init. $COLUMNS or 100 will do."""
+
+    def __init__(self, prog: str, **kwargs: Any) -> None:
+        kwargs.setdefault("width", int(os.environ.get("COLUMNS", "100")))
+        super().__init__(prog, **kwargs)
+
+
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> Any:  # argparse exits 2 with usage; keep runc's shape
         raise UsageError(self.prog, message)
 
