@@ -275,13 +275,17 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
     runtime_config, doc, path = config.load(args.config)
     loaded = plugins.load(runtime_config, doc, path)
-    rows: list[dict[str, Any]] = [{"name": name, "version": p.info.version, "source": p.source,
-             "entry_point": p.entry_point, "claims": list(p.info.claims),
-             "hooks": p.hooks, "enabled": True} for name, p in loaded.loaded.items()]
-    for name, ep in sorted(loaded.available.items()):
-        if name not in loaded.loaded:
-            rows.append({"name": name, "version": "", "source": ep.value,
-                         "entry_point": ep.value, "claims": [], "hooks": [], "enabled": False})
+    rows: list[dict[str, Any]] = [
+        {"name": name, "version": p.info.version, "source": p.source,
+         "entry_point": p.entry_point, "claims": list(p.info.claims), "hooks": p.hooks,
+         "enabled": enabled}
+        for enabled, group in ((True, loaded.loaded), (False, loaded.disabled))
+        for name, p in group.items()]
+    for name in sorted(set(loaded.available) - set(loaded.loaded) - set(loaded.disabled)):
+        ep = loaded.available[name]
+        source = f"{ep.dist.name} {ep.dist.version}" if ep.dist else "unknown"
+        rows.append({"name": name, "version": "", "source": source, "entry_point": ep.value,
+                     "claims": [], "hooks": [], "enabled": False})
     if args.format == "json":
         _print_json(rows)
         return 0

@@ -24,13 +24,12 @@ class Logger:
         self._stream: TextIO | None = None
 
     def _out(self) -> TextIO:
+        if not self.path:
+            return sys.stderr   # looked up each time: it may have been replaced
         if self._stream is None:
-            if self.path:
-                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
-                             0o644)
-                self._stream = os.fdopen(fd, "a", buffering=1)
-            else:
-                self._stream = sys.stderr
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
+                         0o644)
+            self._stream = os.fdopen(fd, "a", buffering=1)
         return self._stream
 
     def log(self, level: str, msg: str) -> None:

@@ -46,6 +46,7 @@ class Plugins:
 
     pm: pluggy.PluginManager
     loaded: dict[str, LoadedPlugin] = field(default_factory=dict)
+    disabled: dict[str, LoadedPlugin] = field(default_factory=dict)   # opt-in, not enabled
     available: dict[str, metadata.EntryPoint] = field(default_factory=dict)
     claims: dict[str, str] = field(default_factory=dict)      # path -> plugin
     handlers: dict[str, str] = field(default_factory=dict)    # op kind -> module:function
@@ -112,18 +113,27 @@ def load(config: RuntimeConfig, doc: Any = None, config_file: str = "config.yaml
             continue
         try:
             module = ep.load()
+            declared: PluginInfo = module.limpet_declare()
         except Exception as exc:  # a broken third-party plugin must be named
-            raise ConfigError(f"plugin {name!r}", f"cannot import {ep.value}: {exc}") from exc
-        info = getattr(module, "limpet_declare", None)
-        if info is None:
-            raise ConfigError(f"plugin {name!r}", f"{ep.value} has no limpet_declare hook")
-        declared: PluginInfo = info()
-        if not declared.default_enabled and name not in section.enable:
+            if name in section.enable:
+                raise ConfigError(f"plugin {name!r}", f"cannot load {ep.value}: {exc}") from exc
+            # Claims keep this safe: a field the broken plugin would apply is now unclaimed,
+            # so a container that needs it fails to create.
+            from .log import log
+
+            log.warning(f"plugin {name!r} skipped: cannot load {ep.value}: {exc}")
             continue
         dist = ep.dist
         source = f"{dist.name} {dist.version}" if dist is not None else "unknown"
+        if not declared.default_enabled and name not in section.enable:
+            plugins.disabled[name] = LoadedPlugin(declared, module, source, ep.value)
+            continue
         plugins.loaded[name] = LoadedPlugin(declared, module, source, ep.value)
         pm.register(module, name=name)
+    for name in section.options:
+        if name not in plugins.loaded:
+            raise ConfigError(config_file, f"plugins.options.{name}: plugin {name!r} is not "
+                              "enabled (list it in plugins.enable, or drop its options)")
     _check(plugins, config, doc, config_file)
     return plugins
 

@@ -354,9 +354,21 @@ def mask_paths(ctx: Any, args: dict[str, Any]) -> None:
             if stat.S_ISDIR(os.fstat(fd).st_mode):
                 ctx.sys.mount("tmpfs", target, "tmpfs", const("MS_RDONLY"), None)
             else:
+                _check_dev_null(f"linux.maskedPaths[{i}]")
                 ctx.sys.mount("/dev/null", target, None, const("MS_BIND"), None)
         finally:
             os.close(fd)
+
+
+def _check_dev_null(where: str) -> None:
+    """Masking a file binds the container's /dev/null over it: say so if there is none."""
+    try:
+        st = os.stat("/dev/null")
+    except OSError:
+        st = None
+    if st is None or not stat.S_ISCHR(st.st_mode) or st.st_rdev != os.makedev(1, 3):
+        raise ExecutionError(where, "masking a file needs the null device at /dev/null in the "
+                             "container; the devices plugin in use did not create it")
 
 
 def readonly_paths(ctx: Any, args: dict[str, Any]) -> None:

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 from limpet.core.state import proc_start_time
@@ -186,3 +187,16 @@ def test_spec_writes_a_runc_like_config(tmp_path: os.PathLike[str],
     config = json.loads((rootless / "config.json").read_text())
     assert "user" in {ns["type"] for ns in config["linux"]["namespaces"]}
     assert config["linux"]["uidMappings"][0]["hostID"] == os.geteuid()
+
+
+def test_waiting_init_is_lean_and_orphaned(limpet: Runtime, bundle: Bundle) -> None:
+    """The init forks before pydantic/pluggy/rich are imported and is left to the caller's
+    subreaper: nothing of the heavy stack is mapped into it, and its parent is not limpet."""
+    bundle.set_args("/bin/sleep", "60").write()
+    limpet("create", "--bundle", str(bundle.path), "lean", check=True)
+    pid = limpet.state("lean")["pid"]
+    maps = Path(f"/proc/{pid}/maps").read_text()
+    for heavy in ("pydantic_core", "_ruamel_yaml", "pycparser"):
+        assert heavy not in maps
+    ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    assert b"limpet" not in Path(f"/proc/{ppid}/cmdline").read_bytes()

@@ -138,29 +138,40 @@ def test_duplicated_op_kind_error_names_both_plugins(tmp_path: Path, plugin_set:
     assert "'other-ns'" in err.message
 
 
-def test_plugin_without_limpet_declare_cannot_load(only_fake_plugins: Any,
-                                                   tmp_path: Path) -> None:
+def test_enabled_plugin_without_limpet_declare_cannot_load(only_fake_plugins: Any,
+                                                           tmp_path: Path) -> None:
     import types
 
     only_fake_plugins.add("bare", types.ModuleType("fake_bare"))
-    err = load_error(tmp_path)
+    err = load_error(tmp_path, "plugins:\n  enable: [bare]\n")
     assert err.where == "plugin 'bare'"
     assert "limpet_declare" in err.message
 
 
-def test_plugin_that_fails_to_import_is_named(only_fake_plugins: Any, tmp_path: Path) -> None:
-    class Broken:
-        name = "broken"
-        value = "broken_pkg.plugin"
-        dist = None
+class _Broken:
+    name = "broken"
+    value = "broken_pkg.plugin"
+    dist = None
 
-        def load(self) -> Any:
-            raise ImportError("No module named 'broken_pkg'")
+    def load(self) -> Any:
+        raise ImportError("No module named 'broken_pkg'")
 
-    only_fake_plugins.entry_points["broken"] = Broken()
-    err = load_error(tmp_path)
+
+def test_enabled_plugin_that_fails_to_import_is_named(only_fake_plugins: Any,
+                                                      tmp_path: Path) -> None:
+    only_fake_plugins.entry_points["broken"] = _Broken()
+    err = load_error(tmp_path, "plugins:\n  enable: [broken]\n")
     assert err.where == "plugin 'broken'"
     assert "broken_pkg.plugin" in err.message
+
+
+def test_broken_plugin_not_enabled_is_skipped_with_a_warning(
+        only_fake_plugins: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Claims keep this fail-closed: what the broken plugin would apply is unclaimed."""
+    only_fake_plugins.entry_points["broken"] = _Broken()
+    loaded = load(tmp_path)
+    assert "broken" not in loaded.loaded
+    assert "plugin 'broken' skipped" in capsys.readouterr().err
 
 
 def test_entry_point_defined_twice_is_an_error(monkeypatch: pytest.MonkeyPatch,
