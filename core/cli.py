@@ -92,6 +92,10 @@ def _parser() -> argparse.ArgumentParser:
         v.add_argument("bundle", nargs="?", default=".")
         v.add_argument("--format", choices=("text", "json"), default="text")
         v.add_argument("--id", default="limpet-check", help="container id to plan for")
+    v = verb("config", "show, validate or change the runtime config file (config.yaml)")
+    v.add_argument("action", choices=("show", "validate", "set", "path"))
+    v.add_argument("key", nargs="?", help="for set: a dotted key, e.g. backends.cgroups")
+    v.add_argument("value", nargs="?", help="for set: a YAML value, e.g. v2 or [devices]")
     v = verb("plugins", "list plugins: name, version, source, claims and hooks")
     v.add_argument("--format", choices=("table", "json"), default="table")
     return p
@@ -301,10 +305,38 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_config(args: argparse.Namespace) -> int:
+    from . import config, plugins
+
+    path = config.config_path(args.config)
+    if args.action == "path":
+        print(path)
+        return 0
+    if args.action == "set":
+        if not args.key or args.value is None:
+            raise UsageError("config set", "usage: limpet config set KEY VALUE")
+        doc = config.set_value(path, args.key, args.value)
+        plugins.load(config.validate_document(doc, path), doc, path)  # before writing
+        config.write_document(path, doc)
+        return 0
+    doc = config.load_document(path)
+    runtime_config = config.validate_document(doc, path)
+    plugins.load(runtime_config, doc, path)
+    if args.action == "validate":
+        print(f"{path}: valid" if doc is not None else f"{path}: absent (defaults apply)")
+        return 0
+    if doc is not None:
+        sys.stdout.write(config.dump_document(doc))
+    else:
+        _print_json(runtime_config.model_dump(by_alias=True))
+    return 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "create": cmd_create, "run": cmd_run, "start": cmd_start, "state": cmd_state,
     "kill": cmd_kill, "delete": cmd_delete, "list": cmd_list, "spec": cmd_spec,
     "features": cmd_features, "plan": cmd_plan, "check": cmd_check, "plugins": cmd_plugins,
+    "config": cmd_config,
 }
 
 

@@ -121,3 +121,52 @@ def load(cli_value: str | None = None) -> tuple[RuntimeConfig, Any, str]:
     path = config_path(cli_value)
     doc = load_document(path)
     return validate_document(doc, path), doc, path
+
+
+def _parse_value(text: str) -> Any:
+    """A value on the command line is YAML: ``v2``, ``[devices]``, ``{nodes: [null]}``."""
+    from ruamel.yaml import YAML
+
+    return YAML(typ="rt").load(text)
+
+
+def set_value(path: str, key: str, text: str) -> Any:
+    """``limpet config set KEY VALUE``: change one dotted key, keeping the file's comments.
+
+    The result is validated (with the plugins) before it is written; returns the document.
+    """
+    from ruamel.yaml.comments import CommentedMap
+
+    doc = load_document(path)
+    if doc is None:
+        doc = CommentedMap()
+    node = doc
+    parts = key.split(".")
+    for part in parts[:-1]:
+        if not isinstance(node.get(part), dict):
+            node[part] = CommentedMap()
+        node = node[part]
+    node[parts[-1]] = _parse_value(text)
+    return doc
+
+
+def dump_document(doc: Any) -> str:
+    import io
+
+    from ruamel.yaml import YAML
+
+    out = io.StringIO()
+    YAML(typ="rt").dump(doc, out)
+    return out.getvalue()
+
+
+def write_document(path: str, doc: Any) -> None:
+    """Write atomically, mode 0644 (the file is root's: bundles never choose plugins)."""
+    text = dump_document(doc)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.chmod(tmp, 0o644)
+    os.rename(tmp, path)

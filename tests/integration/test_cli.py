@@ -68,3 +68,19 @@ def test_check_validates_without_running(limpet: Runtime, bundle: Bundle) -> Non
     assert bad.returncode != 0
     assert "linux.namespaces[5].type" in bad.stderr
     assert limpet.containers() == []
+
+
+def test_config_set_keeps_comments_and_validates(limpet: Runtime, tmp_path: object) -> None:
+    config = tmp_path / "config.yaml"  # type: ignore[operator]
+    config.write_text("# operator's note\nplugins:\n  block: []  # none yet\n")
+    limpet.config_file = str(config)
+    assert limpet("config", "validate", check=True).stdout.strip().endswith("valid")
+    limpet("config", "set", "plugins.block", "[devices]", check=True)
+    text = config.read_text()
+    assert "# operator's note" in text and "block: [devices]" in text
+    bad = limpet("config", "set", "plugins.blok", "[x]")
+    assert bad.returncode != 0 and "unknown key 'blok'" in bad.stderr
+    assert "blok" not in config.read_text()   # nothing written when invalid
+    unknown = limpet("config", "set", "plugins.enable", "[no-such-plugin]")
+    assert unknown.returncode != 0 and "unknown plugin 'no-such-plugin'" in unknown.stderr
+    assert "block: [devices]" in limpet("config", "show", check=True).stdout
