@@ -35,7 +35,7 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> Any:  # argparse exits 2 with usage; keep runc's shape
-        raise UsageError(self.prog, message)
+        raise UsageError(None if self.prog == "limpet" else self.prog, message)
 
 
 def _parser() -> argparse.ArgumentParser:

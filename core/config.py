@@ -7,8 +7,6 @@ a typo is an error naming the key and its line. With no file, the defaults apply
 
 Example::
 
-    root: /run/limpet
-    log-format: text
     plugins:
       block: [devices]            # never load these
       enable: [example-devices]   # opt-in plugins (default_enabled=False)
@@ -22,7 +20,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -43,8 +41,6 @@ class PluginsSection(BaseModel):
 class RuntimeConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    root: str = Field("/run/limpet", description="state directory (--root overrides)")
-    log_format: Literal["text", "json"] = Field("text", alias="log-format")
     plugins: PluginsSection = Field(default_factory=PluginsSection)
     backends: dict[str, str] = Field(default_factory=dict,
                                      description="area -> backend name, e.g. cgroups: v2")

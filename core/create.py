@@ -198,6 +198,7 @@ def create(req: CreateRequest, init_pid: int, sock: socket.socket) -> dict[str, 
         state: dict[str, Any] = {
             "ociVersion": OCI_VERSION, "id": req.container_id, "bundle": req.bundle,
             "status": "creating", "pid": None, "annotations": pctx.annotations,
+            "creatorPid": os.getpid(), "creatorStartTime": proc_start_time(os.getpid()),
             "rootfs": plan.process.get("rootfs", ""),
             "created": _now(), "owner": "",
             "hooks": sorted({h for p in loaded.loaded.values() for h in p.hooks

@@ -124,10 +124,10 @@ def delete(store: Store, container_id: str, force: bool = False) -> None:
             return
         raise
     with store.lock(container_id):
-        if current in ("running", "paused") and not force:
+        if current in ("running", "paused", "creating") and not force:
             raise ContainerError(None, f"cannot delete container {container_id} that is not "
                                  f"stopped: {current}")
-        if current != "stopped":
+        if current != "stopped" and data.get("pid"):
             for pid in container_pids(data) or [data["pid"]]:
                 try:
                     os.kill(pid, signal.SIGKILL)

@@ -931,7 +931,7 @@ def load_config(source: str | bytes | dict[str, Any], *, origin: str = "config.j
     spec = _load(Spec, source, origin)
     extra = unknown_fields(spec)
     if extra:
-        log.warning("%s: ignoring unknown properties: %s", origin, ", ".join(extra))
+        log.debug("%s: ignoring unknown properties: %s", origin, ", ".join(extra))
     return spec
 
 

@@ -114,7 +114,13 @@ def status(data: dict[str, Any], container_dir: str) -> str:
     """creating | created | running | stopped | paused, from the init's liveness."""
     pid = data.get("pid")
     if not pid:
-        return str(data.get("status", "stopped"))
+        # "creating" lasts only while the runtime that creates it lives (it may have been
+        # killed mid-create: then the leftovers are stopped and can be deleted).
+        creator = data.get("creatorPid")
+        if data.get("status") == "creating" and creator and \
+                proc_start_time(creator) == data.get("creatorStartTime"):
+            return "creating"
+        return "stopped"
     started = proc_start_time(pid)
     if started is None or started != data.get("initStartTime"):
         return "stopped"

@@ -147,7 +147,7 @@ def test_failure_inside_the_init_rolls_back(limpet: Runtime, bundle: Bundle) -> 
 def test_unknown_config_yaml_key_names_key_and_line(limpet: Runtime, bundle: Bundle,
                                                     tmp_path: Path) -> None:
     config = tmp_path / "config.yaml"
-    config.write_text("root: /run/x\nplugins:\n  blok: [devices]\n")
+    config.write_text("backends: {}\nplugins:\n  blok: [devices]\n")
     limpet.config_file = str(config)
     bundle.write()
     stderr = _create_fails(limpet, bundle, f"{config}:3", "blok")

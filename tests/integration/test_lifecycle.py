@@ -200,3 +200,14 @@ def test_waiting_init_is_lean_and_orphaned(limpet: Runtime, bundle: Bundle) -> N
         assert heavy not in maps
     ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
     assert b"limpet" not in Path(f"/proc/{ppid}/cmdline").read_bytes()
+
+
+def test_container_whose_create_died_can_be_deleted(limpet: Runtime) -> None:
+    half = Path(limpet.root) / "half"
+    half.mkdir(parents=True)
+    (half / "state.json").write_text(json.dumps({
+        "ociVersion": "1.3.0", "id": "half", "bundle": "/nowhere", "status": "creating",
+        "pid": None, "creatorPid": 2**22 + 7, "creatorStartTime": 1}))
+    assert limpet.state("half")["status"] == "stopped"
+    assert limpet("delete", "half").returncode == 0
+    assert limpet.containers() == []

@@ -458,7 +458,7 @@ def test_unknown_fields_are_kept_and_dumped_back() -> None:
 
 
 def test_unknown_fields_are_logged(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="limpet.core.spec"):
+    with caplog.at_level(logging.DEBUG, logger="limpet.core.spec"):
         load_config(config(linux={"fooBar": 1}, weird=2), origin="/b/config.json")
     assert len(caplog.records) == 1
     message = caplog.records[0].getMessage()

@@ -143,8 +143,13 @@ def test_status_paused_when_recorded_and_alive(tmp_path: Path) -> None:
     assert status(data, str(tmp_path)) == "paused"
 
 
-def test_status_without_a_pid_is_the_recorded_one(tmp_path: Path) -> None:
-    assert status(state_data(pid=None, status="creating"), str(tmp_path)) == "creating"
+def test_status_creating_lasts_while_the_creating_runtime_lives(tmp_path: Path) -> None:
+    me = os.getpid()
+    alive = state_data(pid=None, status="creating", creatorPid=me,
+                       creatorStartTime=proc_start_time(me))
+    assert status(alive, str(tmp_path)) == "creating"
+    gone = state_data(pid=None, status="creating", creatorPid=me, creatorStartTime=1)
+    assert status(gone, str(tmp_path)) == "stopped"   # the runtime died mid-create
     assert status({"pid": None}, str(tmp_path)) == "stopped"
 
 
