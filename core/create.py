@@ -65,6 +65,9 @@ class ParentContext:
     teardown: list[dict[str, Any]] = field(default_factory=list)
     undo: list[Callable[[], None]] = field(default_factory=list)
     annotations: dict[str, str] = field(default_factory=dict)
+    #: facts for later verbs, saved in state.json; ``procsFiles``: files that list the
+    #: container's pids one per line (cgroup.procs), used by kill --all and delete
+    facts: dict[str, Any] = field(default_factory=dict)
 
     @property
     def target_pid(self) -> int:
@@ -236,7 +239,7 @@ def create(req: CreateRequest, init_pid: int, sock: socket.socket) -> dict[str, 
                 break
         pid = pctx.pid or init_pid
         state.update(status="created", pid=pid, initStartTime=proc_start_time(pid),
-                     teardown=pctx.teardown,
+                     teardown=pctx.teardown, facts=pctx.facts,
                      handlers={op["kind"]: handlers[op["kind"]] for op in pctx.teardown})
         store.write(req.container_id, state)
         if req.pid_file:

@@ -95,8 +95,22 @@ def kill(store: Store, container_id: str, sig: str, all_processes: bool = False)
 
 
 def container_pids(data: dict[str, Any]) -> list[int]:
-    """The processes of a container: those in its pid namespace (cgroups refine this)."""
-    init = data["pid"]
+    """The processes of a container: those its cgroups list (``procsFiles``, recorded by the
+    cgroups plugin), else those in its pid namespace when it has its own."""
+    files = (data.get("facts") or {}).get("procsFiles")
+    if files:
+        pids: set[int] = set()
+        for path in files:
+            try:
+                with open(path) as f:
+                    pids.update(int(line) for line in f if line.strip())
+            except FileNotFoundError:
+                continue
+        return sorted(pids)
+    return _pid_namespace_members(data["pid"])
+
+
+def _pid_namespace_members(init: int) -> list[int]:
     try:
         target = os.stat(f"/proc/{init}/ns/pid").st_ino
     except FileNotFoundError:

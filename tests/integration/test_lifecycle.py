@@ -211,3 +211,22 @@ def test_container_whose_create_died_can_be_deleted(limpet: Runtime) -> None:
     assert limpet.state("half")["status"] == "stopped"
     assert limpet("delete", "half").returncode == 0
     assert limpet.containers() == []
+
+
+def test_kill_all_spares_the_pod_sharing_the_pid_namespace(
+        limpet: Runtime, bundle: Bundle, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """CRI pod containers join the pause container's pid namespace and the shim sends
+    `kill --all ID 9` for them: only the container's own processes may die."""
+    bundle.set_args("/bin/sleep", "60").write()
+    limpet("run", "-d", "--bundle", str(bundle.path), "pause", check=True)
+    pause_pid = limpet.state("pause")["pid"]
+    member = Bundle(tmp_path_factory.mktemp("member"), json.loads(json.dumps(bundle.config)))
+    member.config["linux"]["namespaces"] = [
+        {"type": "mount"}, {"type": "pid", "path": f"/proc/{pause_pid}/ns/pid"}]
+    member.config.pop("hostname", None)
+    member.set_args("/bin/sh", "-c", "sleep 60 & wait").write()
+    limpet("run", "-d", "--bundle", str(member.path), "member", check=True)
+    time.sleep(0.3)
+    assert limpet("kill", "--all", "member", "9").returncode == 0
+    assert _wait_status(limpet, "member", "stopped") == "stopped"
+    assert limpet.state("pause")["status"] == "running"

@@ -1,0 +1,77 @@
+"""linux.resources.devices (config-linux.md#allowed-device-list): the device controller.
+
+v1 (Documentation/admin-guide/cgroup-v1/devices.rst): ``a`` is written to ``devices.deny``
+first (deny everything), then each rule in the listed order (allow -> ``devices.allow``,
+deny -> ``devices.deny``, as ``"c 1:3 rwm"``; type defaults to ``a``, major and minor to
+``*``), then runc's default allow list, so that the default devices
+(config-linux.md#default-devices), /dev/pts, /dev/ptmx and tun keep working and mknod(2)
+is allowed. Like runc, the defaults come last: a rule cannot take them away.
+
+v2 has no device files: the kernel wants a BPF_PROG_TYPE_CGROUP_DEVICE program, which
+limpet does not generate yet, so rules are refused with a clear error rather than ignored.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from limpet.core.errors import SpecError
+
+from .base import Setting
+
+SECTION = "devices"
+WHERE = "linux.resources.devices"
+#: runc's libcontainer/specconv AllowedDevices, in its order.
+DEFAULT_ALLOW: tuple[str, ...] = (
+    "c *:* m", "b *:* m",
+    "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm",
+    "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm", "c 10:200 rwm",
+)
+_TYPES = ("a", "b", "c")
+
+
+def validate(resources: Any) -> None:
+    for i, rule in enumerate(resources.devices or []):
+        where = f"{WHERE}[{i}]"
+        if rule.type is not None and rule.type not in _TYPES:
+            raise SpecError(f"{where}.type", f"{rule.type!r} is not a, b or c")
+        if not rule.access:
+            raise SpecError(f"{where}.access", "must not be empty (a combination of r, w "
+                            "and m)")
+        if set(rule.access) - set("rwm") or len(set(rule.access)) != len(rule.access):
+            raise SpecError(f"{where}.access", f"{rule.access!r} is not a combination of r, "
+                            "w and m")
+        for name in ("major", "minor"):
+            value = getattr(rule, name)
+            if value is not None and value < -1:
+                raise SpecError(f"{where}.{name}", f"{value} is not a device number")
+
+
+def _number(value: int | None) -> str:
+    return "*" if value is None or value == -1 else str(value)
+
+
+def rule_string(rule: Any) -> str:
+    """The v1 devices.allow/deny line for one rule (``a`` alone for "all devices")."""
+    kind = rule.type or "a"
+    if kind == "a":
+        return "a"
+    return f"{kind} {_number(rule.major)}:{_number(rule.minor)} {rule.access}"
+
+
+def v1(resources: Any) -> list[Setting]:
+    out = [Setting("devices", "devices.deny", "a", f"{WHERE} (deny all first)")]
+    for i, rule in enumerate(resources.devices or []):
+        target = "devices.allow" if rule.allow else "devices.deny"
+        out.append(Setting("devices", target, rule_string(rule), f"{WHERE}[{i}]"))
+    out += [Setting("devices", "devices.allow", line, f"{WHERE} (runc's default allow list)")
+            for line in DEFAULT_ALLOW]
+    return out
+
+
+def v2(resources: Any) -> list[Setting]:
+    if resources.devices:
+        raise SpecError(WHERE, "device rules on cgroup v2 need a BPF device filter, which "
+                        "limpet does not implement yet", hint="use a cgroup v1 host or "
+                        "remove linux.resources.devices")
+    return []

@@ -1,0 +1,103 @@
+"""cgroups op handlers, run in the runtime process (lean: standard library, limpet.core).
+
+- ``cgroup-create`` (phase ``prepare``, before the init starts): make the container's
+  directories, fill v1 cpuset files / enable v2 controllers, and register the
+  ``cgroup-remove`` teardown (run by ``delete`` and by the rollback of a failed create);
+- ``cgroup-write`` (``prepare``): one value into one file (a limit, a device rule);
+- ``cgroup-attach`` (``init-created``): the init's pid into every ``cgroup.procs``; the
+  container process, forked by the init afterwards, inherits the cgroups;
+- ``cgroup-remove`` (teardown): rmdir what ``cgroup-create`` made, never what it joined.
+
+The teardown op's args record every cgroup directory (``cgroups``) so that later verbs can
+find the container's processes with :func:`cgroup_pids`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+from collections.abc import Iterable
+from typing import Any
+
+from limpet.core.errors import ExecutionError
+
+from . import cgfs
+
+REMOVE_KIND = "cgroup-remove"
+BACKENDS = ("v1", "v2")
+
+
+def create(pctx: Any, args: dict[str, Any]) -> None:
+    """Create (or join) the container's cgroup directories."""
+    where = args.get("where")
+    if args["driver"] not in BACKENDS:
+        raise ExecutionError(where, f"unknown cgroups backend {args['driver']!r}")
+    # imported here only: delete and attach need nothing but cgfs
+    backend = importlib.import_module(f".{args['driver']}", __package__)
+    dirs: list[dict[str, Any]] = args["cgroups"]
+    created: list[str] = []
+    try:
+        backend.create(dirs, where, created)
+    finally:
+        pctx.on_delete(REMOVE_KIND, where, driver=args["driver"],
+                       cgroups=[d["path"] for d in dirs], remove=created)
+
+
+def write(pctx: Any, args: dict[str, Any]) -> None:
+    """Write ``args["value"]`` to ``args["file"]``; errors name the config path."""
+    cgfs.write(args["file"], args["value"], args.get("where"), args.get("hint"))
+
+
+def attach(pctx: Any, args: dict[str, Any]) -> None:
+    """Move the init (``pctx.init_pid``) into every cgroup of the container."""
+    pid = str(pctx.init_pid)
+    for path in args["cgroups"]:
+        cgfs.write(os.path.join(path, "cgroup.procs"), pid, args.get("where"))
+    # kill --all and delete find the container's processes here
+    pctx.facts["procsFiles"] = [os.path.join(path, "cgroup.procs") for path in args["cgroups"]]
+
+
+def remove(pctx: Any, args: dict[str, Any]) -> None:
+    """rmdir the cgroups this container created: its own directories (children first,
+    retrying while busy), then the parents it made, if no one else uses them now."""
+    made: list[str] = args.get("remove", [])
+    parents = {p for p in made if any(o.startswith(p + "/") for o in made)}
+    failures = []
+    for path in made:
+        if path in parents:
+            continue
+        try:
+            cgfs.remove(path)
+        except ExecutionError as exc:
+            failures.append(exc.message)
+    for path in sorted(parents, key=len, reverse=True):
+        try:
+            os.rmdir(path)   # never recursive: siblings may belong to other containers
+        except OSError:
+            pass
+    if failures:
+        raise ExecutionError(args.get("where") or "linux.cgroupsPath", "; ".join(failures))
+
+
+def _paths_from_state(state_dir: str) -> list[str]:
+    with open(os.path.join(state_dir, "state.json")) as f:
+        state = json.load(f)
+    return [path for op in state.get("teardown") or [] if op.get("kind") == REMOVE_KIND
+            for path in op.get("args", {}).get("cgroups", [])]
+
+
+def cgroup_pids(state_dir_or_paths: str | Iterable[str]) -> list[int]:
+    """The pids in the container's cgroups (and their child cgroups), sorted.
+
+    Pass the container's state directory (its state.json records the cgroups in the
+    ``cgroup-remove`` teardown op) or the cgroup directories themselves.
+    """
+    if isinstance(state_dir_or_paths, str):
+        paths = _paths_from_state(state_dir_or_paths)
+    else:
+        paths = list(state_dir_or_paths)
+    found: set[int] = set()
+    for path in paths:
+        found.update(cgfs.procs(path))
+    return sorted(found)

@@ -1,0 +1,183 @@
+"""The cgroups plugin: linux.cgroupsPath and linux.resources (config-linux.md#control-groups,
+#cgroups-path, #allowed-device-list, #memory, #cpu, #pids).
+
+Backends (area ``cgroups``): ``v1`` and ``v2`` (cgroupfs); config.yaml may pick one
+(``backends: {cgroups: v1}``), otherwise the host decides (:func:`.host.detect`). The
+systemd driver does not exist (no systemd on the hosts limpet targets yet).
+
+Fail closed: every field of ``linux.resources`` this plugin does not apply yet is an error
+naming its path, never silently ignored. A field whose value asks for nothing (null, false,
+[], {}, and 0 where runc reads 0 as "not set") is accepted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from limpet.core.errors import SpecError
+from limpet.core.pluginapi import Backend, PluginInfo, hookimpl
+from pydantic import BaseModel, ConfigDict, Field
+
+from . import cpu, cpuset, devices, host, memory, paths, pids
+from .base import NO_RESOURCES, Driver
+from .v1 import V1
+from .v2 import V2
+
+NAME = "cgroups"
+OPS = "limpet.plugins.cgroups.ops"
+WHERE = "linux.resources"
+#: Fields of linux.resources this plugin applies: section -> subfields (None: all of it).
+SUPPORTED: dict[str, tuple[str, ...] | None] = {
+    devices.SECTION: None,
+    memory.SECTION: memory.SUPPORTED,
+    cpu.SECTION: cpu.SUPPORTED + cpuset.SUPPORTED,
+    pids.SECTION: pids.SUPPORTED,
+}
+#: Unsupported fields whose 0 runc reads as "not set" (docker sends some of them).
+ZERO_IS_UNSET = frozenset({
+    "blockIO.weight", "blockIO.leafWeight", "memory.kernel", "memory.kernelTCP",
+    "cpu.realtimeRuntime", "cpu.realtimePeriod", "cpu.burst", "cpu.idle",
+})
+VALIDATORS = (devices, memory, cpu, cpuset, pids)
+
+
+class Options(BaseModel):
+    """``plugins.options.cgroups`` in config.yaml."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    parent: str = Field(paths.DEFAULT_PARENT, pattern=r"^/", description="cgroup (absolute) "
+                        "of the containers whose config.json has no linux.cgroupsPath: "
+                        "<parent>/<id>")
+
+
+@hookimpl
+def limpet_declare() -> PluginInfo:
+    return PluginInfo(
+        name=NAME,
+        version="0.1.0",
+        claims=("linux.cgroupsPath", "linux.resources"),
+        features={"linux": {"cgroup": {"v1": True, "v2": True, "systemd": False,
+                                       "systemdUser": False, "rdma": False}}},
+        options=Options,
+        description="cgroupfs v1/v2: cgroupsPath; devices, memory, cpu, cpuset, pids",
+    )
+
+
+@hookimpl
+def limpet_op_handlers() -> dict[str, str]:
+    return {
+        "cgroup-create": f"{OPS}:create",
+        "cgroup-write": f"{OPS}:write",
+        "cgroup-attach": f"{OPS}:attach",
+        "cgroup-remove": f"{OPS}:remove",
+    }
+
+
+@hookimpl
+def limpet_backends() -> list[Backend]:
+    return [
+        Backend("cgroups", "v1", V1.from_host, "cgroup v1 cgroupfs (legacy and hybrid hosts)"),
+        Backend("cgroups", "v2", V2.from_host, "cgroup v2 cgroupfs (unified hierarchy)"),
+    ]
+
+
+def driver_for(ctx: Any) -> Driver:
+    """The backend chosen in config.yaml, else the one that fits the host."""
+    backend = (ctx.backends or {}).get("cgroups")
+    if backend is not None:
+        driver: Driver = backend.factory()
+        return driver
+    return V2.from_host() if host.detect() == "v2" else V1.from_host()
+
+
+def _resources(spec: Any) -> Any:
+    linux = spec.linux
+    if linux is not None and linux.resources is not None:
+        return linux.resources
+    return NO_RESOURCES
+
+
+def _asks_nothing(value: Any, path: str) -> bool:
+    if value is None or value is False or value == [] or value == {}:
+        return True
+    if value == 0 and not isinstance(value, bool) and path in ZERO_IS_UNSET:
+        return True
+    if isinstance(value, BaseModel):
+        return all(_asks_nothing(getattr(value, name), f"{path}.{_alias(value, name)}")
+                   for name in type(value).model_fields)
+    return False
+
+
+def _alias(model: BaseModel, name: str) -> str:
+    return type(model).model_fields[name].alias or name
+
+
+def unsupported(resources: Any) -> str | None:
+    """The path of the first field of ``linux.resources`` asking for something this plugin
+    does not apply yet."""
+    for name in type(resources).model_fields:
+        key = _alias(resources, name)
+        value = getattr(resources, name)
+        if _asks_nothing(value, key):
+            continue
+        allowed = SUPPORTED.get(key, ())
+        if key in SUPPORTED and allowed is None:
+            continue
+        if not allowed:
+            return f"{WHERE}.{key}"
+        for sub in type(value).model_fields:
+            sub_key = _alias(value, sub)
+            if sub_key not in allowed and not _asks_nothing(getattr(value, sub),
+                                                            f"{key}.{sub_key}"):
+                return f"{WHERE}.{key}.{sub_key}"
+    return None
+
+
+def _wanted(spec: Any, ctx: Any) -> bool:
+    """Rootless without any cgroup request: no cgroup at all (runc ignores cgroup errors of
+    rootless containers that set no limits)."""
+    if not ctx.host.rootless:
+        return True
+    linux = spec.linux
+    return bool(linux and (linux.cgroups_path or linux.resources))
+
+
+def _cgroup(spec: Any, ctx: Any) -> paths.CgroupPath:
+    options = ctx.options_for(NAME) if hasattr(ctx, "options_for") else None
+    parent = options.parent if options is not None else paths.DEFAULT_PARENT
+    value = spec.linux.cgroups_path if spec.linux is not None else None
+    return paths.parse(value, ctx.container_id, parent)
+
+
+@hookimpl
+def limpet_validate(spec: Any, ctx: Any) -> None:
+    if not _wanted(spec, ctx):
+        return
+    _cgroup(spec, ctx)
+    resources = _resources(spec)
+    bad = unsupported(resources) if resources is not NO_RESOURCES else None
+    if bad:
+        raise SpecError(bad, "not supported yet by the cgroups plugin")
+    for module in VALIDATORS:
+        module.validate(resources)
+    driver = driver_for(ctx)
+    driver.check(driver.settings(resources))
+
+
+@hookimpl
+def limpet_plan(spec: Any, plan: Any, ctx: Any) -> None:
+    if not _wanted(spec, ctx):
+        return
+    driver = driver_for(ctx)
+    cgroup = _cgroup(spec, ctx)
+    dirs = driver.locate(cgroup)
+    where = paths.WHERE
+    plan.add("prepare", "cgroup-create", where, driver=driver.name, cgroup=str(cgroup),
+             cgroups=[d.to_json() for d in dirs])
+    for setting in driver.settings(_resources(spec)):
+        args: dict[str, Any] = {"file": driver.file_for(dirs, setting), "value": setting.value}
+        if setting.hint:
+            args["hint"] = setting.hint
+        plan.add("prepare", "cgroup-write", setting.where, **args)
+    plan.add("init-created", "cgroup-attach", where, cgroups=[d.path for d in dirs])
