@@ -20,6 +20,7 @@ from . import sync
 from .errors import ContainerError, ExecutionError, LimpetError, SpecError, from_wire, os_error
 from .log import log
 from .state import OCI_VERSION, Store, proc_start_time
+from .trace import span
 
 
 def spawn_init(subreaper: bool = False) -> tuple[int, socket.socket]:
@@ -141,8 +142,10 @@ def compile_bundle(req: CreateRequest, state_dir: str) -> tuple[Any, Any, Any, A
     from .plan import Plan
     from .spec import Spec, load_config, unknown_fields
 
-    runtime_config, doc, config_path = config.load(req.config_file)
-    loaded = plugins.load(runtime_config, doc, config_path)
+    with span("load config.yaml"):
+        runtime_config, doc, config_path = config.load(req.config_file)
+    with span("load plugins"):
+        loaded = plugins.load(runtime_config, doc, config_path)
     path = os.path.join(req.bundle, "config.json")
     try:
         with open(path, "rb") as f:
@@ -152,23 +155,32 @@ def compile_bundle(req: CreateRequest, state_dir: str) -> tuple[Any, Any, Any, A
             from None
     except OSError as exc:
         raise SpecError("--bundle", f"cannot read {path}: {exc.strerror}") from None
-    spec = load_config(raw_bytes)
-    raw = json.loads(raw_bytes)
+    with span("load config.json"):
+        spec = load_config(raw_bytes)
+        raw = json.loads(raw_bytes)
     for extra in unknown_fields(spec):
         log.info(f"{extra}: unknown property ignored (runtime-spec: MUST ignore)")
-    claims.check(Spec, raw, loaded.claims)
+    with span("claims"):
+        claims.check(Spec, raw, loaded.claims)
     backends = {area: choices[runtime_config.backends[area]]
                 for area, choices in loaded.backends.items() if area in runtime_config.backends}
     console = "socket" if req.console_socket else "foreground" if req.foreground else None
     ctx = PlanContext(req.container_id, req.bundle, state_dir, HostInfo(),
                       options=loaded.options(), backends=backends, no_pivot=req.no_pivot,
                       console=console)
-    loaded.hook.limpet_validate(spec=spec, ctx=ctx)
+    # Each plugin's hooks are called one by one (not through pluggy's broadcast) so that
+    # errors and LIMPET_TRACE timings name the plugin.
+    modules = [(name, p.module) for name, p in loaded.loaded.items()]
+    for name, module in modules:
+        if hasattr(module, "limpet_validate"):
+            with span(f"hook limpet_validate [{name}]"):
+                module.limpet_validate(spec=spec, ctx=ctx)
     plan = Plan(handlers=dict(loaded.handlers))
-    for name, plugin in loaded.loaded.items():
-        if hasattr(plugin.module, "limpet_plan"):
+    for name, module in modules:
+        if hasattr(module, "limpet_plan"):
             plan.current_plugin = name
-            plugin.module.limpet_plan(spec=spec, plan=plan, ctx=ctx)
+            with span(f"hook limpet_plan [{name}]"):
+                module.limpet_plan(spec=spec, plan=plan, ctx=ctx)
     plan.current_plugin = None
     plan.process.setdefault("preserveFds", req.preserve_fds)
     missing = sorted(k for k in plan.kinds() if k not in plan.handlers)

@@ -38,9 +38,11 @@ def limpet_declare() -> PluginInfo:
 def limpet_op_handlers() -> dict[str, str]:
     """Return ``{op kind: "module:function"}`` for the operation kinds this plugin adds.
 
-    Handlers of container-side ops run in the lean init: their modules may import only the
-    standard library and lean ``limpet.core`` modules (errors, syscalls, paths, plan).
-    Parent-side handlers run in the runtime process. Two plugins defining one kind is a
+    The init imports the module of every op kind in a plan before it unshares anything, so
+    every handler module must be lean: the standard library and lean ``limpet.core``
+    modules only (errors, syscalls, paths, plan, sync, log), all imported at module level
+    (after pivot_root the host's Python library is out of reach). Parent-side handlers run
+    in the runtime process and may import more inside the function. Two plugins defining one kind is a
     configuration error. Called once at load.
     """
     raise NotImplementedError

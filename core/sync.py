@@ -1,9 +1,11 @@
 """The sync socket between the runtime process and the container's init.
 
 Length-prefixed JSON messages over a SOCK_STREAM socketpair (a plan with a seccomp profile
-can exceed a datagram). Messages: ``{"plan": ...}`` (runtime -> init), ``{"sync": phase}``
-and ``{"ack": phase}`` around parent-side phases, ``{"pid": N}`` (the container process),
-``{"ready": true}``, and ``{"error": {...}}`` in either direction.
+can exceed a datagram); file descriptors ride along as SCM_RIGHTS. Messages:
+``{"plan": ...}`` (runtime -> init); ``{"sync": phase}`` and ``{"ack": phase}`` around
+parent-side phases; from the init: ``{"pid": N}`` (the container process),
+``{"log": text, "level": ...}``, ``{"terminal": true}`` with the pty master,
+``{"ready": true}`` and ``{"error": {...}}``.
 
 Lean: standard library only.
 """

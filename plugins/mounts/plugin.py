@@ -86,6 +86,10 @@ def limpet_validate(spec: Any, ctx: Any) -> None:
                             "path inside the container")
         if ".." in m.destination.split("/"):
             raise SpecError(f"{where}.destination", f"{m.destination!r} must not contain '..'")
+        for field in ("uid_mappings", "gid_mappings"):
+            if getattr(m, field):
+                alias = "uidMappings" if field == "uid_mappings" else "gidMappings"
+                raise SpecError(f"{where}.{alias}", "id-mapped mounts are not supported yet")
         for j, option in enumerate(m.options or []):
             if option in ("idmap", "ridmap"):
                 raise SpecError(f"{where}.options[{j}]", f"{option!r}: id-mapped mounts are "
