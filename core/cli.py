@@ -373,8 +373,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:   # e.g. `limpet list | head -1`
+        return 141
     except OSError as exc:   # a host error outside any op: still one line, no traceback
-        log.error(f"{verb or 'limpet'}: {exc}")
+        log.error(f"{verb}: {exc}" if verb else str(exc))
         return 1
 
 

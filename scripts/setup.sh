@@ -32,4 +32,4 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ setup.py -nt "$stam
     || { cat .venv/pip.log; echo "setup: pip install failed"; exit 1; }
   touch "$stamp"
 fi
-echo "setup: ready ($(.venv/bin/limpet --version | head -1))"
+echo "setup: ready ($(.venv/bin/limpet --version | tr '\n' ' '))"
