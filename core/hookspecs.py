@@ -42,8 +42,8 @@ def limpet_op_handlers() -> dict[str, str]:
     every handler module must be lean: the standard library and lean ``limpet.core``
     modules only (errors, syscalls, paths, plan, sync, log), all imported at module
     level (after pivot_root the host's Python library is out of reach). Parent-side
-    handlers run in the runtime process and may import more inside the function. Two plugins defining one kind is a
-    configuration error. Called once at load.
+    handlers run in the runtime process and may import more inside the function. Two
+    plugins defining one kind is a configuration error. Called once at load.
     """
     raise NotImplementedError
 
