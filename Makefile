@@ -8,7 +8,7 @@ demo: setup
 	@bash scripts/demo-bundle.sh bundle
 	.venv/bin/limpet run --bundle bundle limpet-demo-$$$$
 
-test: setup
+test: setup lint
 	.venv/bin/python -m pytest -q tests
 
 unit: setup
@@ -16,7 +16,7 @@ unit: setup
 
 lint: setup
 	.venv/bin/ruff check core plugins tests examples
-	.venv/bin/mypy core plugins
+	.venv/bin/mypy core plugins examples/limpet-minimal-dev/limpet_minimal_dev
 
 clean:
 	rm -rf bundle build *.egg-info
