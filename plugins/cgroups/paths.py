@@ -5,7 +5,9 @@ cgroupfs driver (lean: standard library and limpet.core).
   each hierarchy;
 - relative (``my/group``): relative to the runtime's own cgroup in each hierarchy
   (``/proc/self/cgroup``);
-- absent or empty: a default ``<parent>/<container id>`` (``/limpet/<id>``);
+- absent or empty: ``/limpet-<container id>``, flat so that deleting the last container
+  leaves no shared parent behind; or ``<parent>/<container id>`` when the plugin option
+  ``parent`` is set;
 - systemd's ``slice:prefix:name`` form needs the systemd driver, which limpet does not have
   (no systemd here): it is rejected with a clear error.
 """
@@ -19,7 +21,8 @@ from dataclasses import dataclass
 from limpet.core.errors import SpecError
 
 WHERE = "linux.cgroupsPath"
-DEFAULT_PARENT = "/limpet"
+DEFAULT_PARENT: str | None = None
+DEFAULT_PREFIX = "/limpet-"
 _SYSTEMD = re.compile(r"^[^/:]*:[^:]*:[^:]*$")
 
 
@@ -35,16 +38,19 @@ class CgroupPath:
         return self.path
 
 
-def parse(value: str | None, container_id: str, parent: str = DEFAULT_PARENT) -> CgroupPath:
+def parse(value: str | None, container_id: str,
+          parent: str | None = DEFAULT_PARENT) -> CgroupPath:
     """Validate ``linux.cgroupsPath``; raise SpecError naming it."""
     if not value:
+        if parent is None:
+            return CgroupPath(_clean(DEFAULT_PREFIX + container_id, WHERE), default=True)
         if not parent.startswith("/"):
             raise SpecError("cgroups plugin option parent", f"{parent!r} must be absolute")
         return CgroupPath(_clean(posixpath.join(parent, container_id), WHERE), default=True)
     if _SYSTEMD.match(value):
         raise SpecError(WHERE, f"{value!r} is a systemd cgroup path (slice:prefix:name); the "
                         "systemd cgroup driver is not available (no systemd): use a cgroupfs "
-                        "path such as /limpet/<id>")
+                        "path such as /limpet-<id>")
     if "\0" in value or "\n" in value:
         raise SpecError(WHERE, f"{value!r} contains a NUL or newline character")
     relative = not value.startswith("/")

@@ -46,9 +46,10 @@ class Options(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    parent: str = Field(paths.DEFAULT_PARENT, pattern=r"^/", description="cgroup (absolute) "
-                        "of the containers whose config.json has no linux.cgroupsPath: "
-                        "<parent>/<id>")
+    parent: str | None = Field(paths.DEFAULT_PARENT, pattern=r"^/",
+                               description="cgroup (absolute) of the containers whose "
+                               "config.json has no linux.cgroupsPath: <parent>/<id> "
+                               "(unset: /limpet-<id>)")
 
 
 @hookimpl

@@ -171,7 +171,7 @@ def test_default_cgroup_is_limpet_slash_id(limpet: Runtime, bundle: Bundle) -> N
     name = f"d-{uuid.uuid4().hex[:8]}"
     result = run_in(limpet, bundle, "cat /proc/self/cgroup", name=name)
     assert result.returncode == 0, result.stderr
-    assert f"memory:/limpet/{name}" in result.stdout
+    assert f"memory:/limpet-{name}" in result.stdout
     assert not (mount_of("memory") / "limpet" / name).exists()
 
 

@@ -216,7 +216,7 @@ def test_declares_the_cgroup_paths_and_its_backends() -> None:
 def test_options_reject_unknown_keys() -> None:
     from pydantic import ValidationError
 
-    assert plugin.Options().parent == "/limpet"
+    assert plugin.Options().parent is None   # default paths are /limpet-<id>
     with pytest.raises(ValidationError):
         plugin.Options.model_validate({"parnet": "/x"})
     with pytest.raises(ValidationError):
@@ -238,7 +238,7 @@ def test_absolute_cgroups_path_is_cleaned(value: str, expected: str) -> None:
 def test_absent_cgroups_path_defaults_to_limpet_slash_id() -> None:
     for value in (None, ""):
         parsed = paths.parse(value, "abc")
-        assert (parsed.path, parsed.relative, parsed.default) == ("/limpet/abc", False, True)
+        assert (parsed.path, parsed.relative, parsed.default) == ("/limpet-abc", False, True)
     assert paths.parse(None, "abc", parent="/machines").path == "/machines/abc"
 
 
@@ -303,7 +303,7 @@ def test_v2_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     [relative] = driver.locate(paths.parse("box", "x"))
     assert relative.path == str(fake.root / "user.slice/sess/box")
     [default] = driver.locate(paths.parse(None, "x"))
-    assert default.path == str(fake.root / "limpet/x")
+    assert default.path == str(fake.root / "limpet-x")
 
 
 def test_plan_uses_the_parent_option_for_the_default_path(fake_v1: FakeCgroupFS) -> None:
