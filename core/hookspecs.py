@@ -92,8 +92,10 @@ def limpet_created(ctx: LifecycleContext) -> None:
 def limpet_started(ctx: LifecycleContext) -> None:
     """The user program was released by ``start`` (the container is ``running``).
 
-    Runs in the runtime process of ``start``. Errors are reported; the container keeps
-    running (runtime-spec: poststart failures are the oci_hooks plugin's business).
+    Runs in the runtime process of ``start``, after the init was released. An exception
+    fails ``start`` (non-zero exit, the error shown); stopping the container first, if the
+    failure calls for it, is the plugin's business (runtime-spec 1.3: a failed poststart
+    hook stops the container).
     """
     raise NotImplementedError
 

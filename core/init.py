@@ -49,6 +49,7 @@ class InitContext:
         self.state_dir: str = message["state_dir"]
         self.process: dict[str, Any] = message["plan"].get("process", {})
         self.in_container = False       # after the pid-namespace fork
+        self.host_pid = 0               # the container process's pid on the host
         self.pivoted = False            # after pivot_root: "/" is the container's root
         #: set by the namespaces plugin's ops: a new user namespace restricts mknod etc.
         self.new_user_namespace = False
@@ -103,12 +104,15 @@ def _fork_container_process(ctx: InitContext) -> None:
     pid = os.fork()
     if pid == 0:
         os.close(gate_w)
-        os.read(gate_r, 1)  # wait until the runtime knows our pid
+        # Wait until the runtime knows our pid; learn it too (getpid() says 1 in a new pid
+        # namespace, but the container state and the hooks need the host's view).
+        ctx.host_pid = int(os.read(gate_r, 32) or 0)
         os.close(gate_r)
         ctx.in_container = True
         return
     os.close(gate_r)
     sync.send(ctx.sock, {"pid": pid})
+    os.write(gate_w, str(pid).encode())
     os.close(gate_w)
     os._exit(0)
 

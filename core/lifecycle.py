@@ -61,7 +61,7 @@ def start(store: Store, container_id: str) -> None:
                 os.unlink(fifo)
             except FileNotFoundError:
                 pass
-    _lifecycle_hook(store, container_id, data, "limpet_started")
+    _lifecycle_hook(store, container_id, data, "limpet_started", fatal=True)
 
 
 def _await_fifo(fd: int, data: dict[str, Any]) -> None:
@@ -168,7 +168,11 @@ def _teardown(store: Store, container_id: str, data: dict[str, Any]) -> list[str
     return run_teardown(ops, data.get("handlers", {}), pctx)
 
 
-def _lifecycle_hook(store: Store, container_id: str, data: dict[str, Any], hook: str) -> None:
+def _lifecycle_hook(store: Store, container_id: str, data: dict[str, Any], hook: str,
+                    fatal: bool = False) -> None:
+    """Call ``hook`` of the plugins that created the container. ``fatal``: an error fails
+    the verb (``limpet_started``: a poststart hook failure fails ``start``); otherwise it is
+    a warning and the verb goes on (``limpet_deleted``)."""
     if hook not in (data.get("hooks") or []):
         return
     from . import config, plugins
@@ -182,6 +186,8 @@ def _lifecycle_hook(store: Store, container_id: str, data: dict[str, Any], hook:
     try:
         getattr(loaded.hook, hook)(ctx=ctx)
     except Exception as exc:
+        if fatal:
+            raise
         log.warning(f"{hook}: {exc}")
 
 
