@@ -1,5 +1,5 @@
 # limpet: the two quick-start commands are `make demo` and `make test` (as root).
-.PHONY: setup demo test lint unit clean
+.PHONY: setup demo test lint unit bench clean
 
 setup:
 	@bash scripts/setup.sh
@@ -13,6 +13,9 @@ test: setup lint
 
 unit: setup
 	.venv/bin/python -m pytest -q tests/unit
+
+bench: setup
+	.venv/bin/python bench/bench.py --rounds 20
 
 lint: setup
 	.venv/bin/ruff check core plugins tests examples
