@@ -24,6 +24,7 @@ import ctypes
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -199,6 +200,8 @@ def main() -> int:
         return 2
     _reexec_in_private_mount_namespace()
     ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    # SIGTERM (e.g. from timeout) must still run the cleanup below
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     work = Path(tempfile.mkdtemp(prefix="limpet-bench-"))
     os.chmod(work, 0o755)
     runners: list[Runner] = []
