@@ -7,4 +7,5 @@ never imported when limpet runs.
 
 from setuptools import setup
 
-setup(cffi_modules=["core/native_build.py:ffibuilder"])
+setup(cffi_modules=["core/native_build.py:ffibuilder",
+                    "plugins/seccomp/_libseccomp_build.py:ffibuilder"])

@@ -79,6 +79,25 @@ def _parser() -> argparse.ArgumentParser:
     v = verb("delete", "delete a container and everything it holds")
     v.add_argument("-f", "--force", action="store_true")
     v.add_argument("container_id", metavar="ID")
+    for name, text in (("pause", "freeze every process of a container (cgroup freezer)"),
+                       ("resume", "thaw a paused container")):
+        verb(name, text).add_argument("container_id", metavar="ID")
+    v = verb("ps", "list the processes in a container's cgroups")
+    v.add_argument("-f", "--format", choices=("table", "json"), default="table")
+    v.add_argument("container_id", metavar="ID")
+    v.add_argument("ps_args", nargs=argparse.REMAINDER, metavar="PS_OPTIONS",
+                   help="options for ps(1) (default -ef)")
+    v = verb("events", "print resource statistics and OOM events as JSON lines")
+    v.add_argument("--stats", action="store_true", help="print the statistics once and exit")
+    v.add_argument("--interval", default="5s", help="time between statistics (default 5s)")
+    v.add_argument("container_id", metavar="ID")
+    v = verb("update", "change the resource limits of a created or running container")
+    v.add_argument("-r", "--resources", default=None,
+                   help="a LinuxResources JSON file, or - for stdin")
+    for flag, help_text in UPDATE_FLAGS.items():
+        names = [flag, "--cpu-shares"] if flag == "--cpu-share" else [flag]
+        v.add_argument(*names, dest=flag[2:].replace("-", "_"), default=None, help=help_text)
+    v.add_argument("container_id", metavar="ID")
     v = verb("list", "list containers")
     v.add_argument("-f", "--format", choices=("table", "json"), default="table")
     v.add_argument("-q", "--quiet", action="store_true")
@@ -98,7 +117,114 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("value", nargs="?", help="for set: a YAML value, e.g. v2 or [devices]")
     v = verb("plugins", "list plugins: name, version, source, claims and hooks")
     v.add_argument("--format", choices=("table", "json"), default="table")
+    v = verb("seccomp-agent", "answer seccomp notifications (linux.seccomp.listenerPath) "
+             "per a YAML policy, logging each syscall as a JSON line; runs until SIGTERM")
+    v.add_argument("--socket", required=True, help="unix socket to listen on (listenerPath)")
+    v.add_argument("--policy", required=True, help="YAML policy file")
+    v.add_argument("--output", default=None, help="append the JSON lines here (default stdout)")
     return p
+
+
+#: runc's update flags: flag -> help. Each maps to one field of LinuxResources
+#: (:data:`UPDATE_FIELDS`); sizes accept k, m, g, t suffixes (powers of 1024).
+UPDATE_FLAGS = {
+    "--blkio-weight": "block I/O weight, 10-1000",
+    "--cpu-period": "CPU CFS period in microseconds",
+    "--cpu-quota": "CPU CFS quota in microseconds (-1: none)",
+    "--cpu-share": "CPU shares (relative weight); also --cpu-shares",
+    "--cpu-rt-period": "realtime period in microseconds",
+    "--cpu-rt-runtime": "realtime runtime in microseconds",
+    "--cpu-idle": "1: SCHED_IDLE for the cgroup",
+    "--cpuset-cpus": "CPUs allowed (0-3, 0,1)",
+    "--cpuset-mems": "memory nodes allowed (0-3, 0,1)",
+    "--memory": "memory limit in bytes (-1: unlimited)",
+    "--memory-reservation": "memory soft limit in bytes",
+    "--memory-swap": "memory+swap limit in bytes (-1: unlimited)",
+    "--kernel-memory": "kernel memory limit in bytes (cgroup v1, kernels before 5.16)",
+    "--kernel-memory-tcp": "kernel TCP buffer limit in bytes (cgroup v1)",
+    "--pids-limit": "maximum number of processes (-1: unlimited)",
+}
+#: flag -> (section, field, kind): kind "int", "size" (with suffixes) or "str".
+UPDATE_FIELDS: dict[str, tuple[str, str, str]] = {
+    "--blkio-weight": ("blockIO", "weight", "int"),
+    "--cpu-period": ("cpu", "period", "int"), "--cpu-quota": ("cpu", "quota", "int"),
+    "--cpu-share": ("cpu", "shares", "int"), "--cpu-rt-period": ("cpu", "realtimePeriod", "int"),
+    "--cpu-rt-runtime": ("cpu", "realtimeRuntime", "int"), "--cpu-idle": ("cpu", "idle", "int"),
+    "--cpuset-cpus": ("cpu", "cpus", "str"), "--cpuset-mems": ("cpu", "mems", "str"),
+    "--memory": ("memory", "limit", "size"),
+    "--memory-reservation": ("memory", "reservation", "size"),
+    "--memory-swap": ("memory", "swap", "size"), "--kernel-memory": ("memory", "kernel", "size"),
+    "--kernel-memory-tcp": ("memory", "kernelTCP", "size"),
+    "--pids-limit": ("pids", "limit", "int"),
+}
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40,
+               "p": 1 << 50}
+
+
+def parse_size(flag: str, text: str) -> int:
+    """``512m``, ``1g``, ``1048576``, ``-1`` (docker's RAMInBytes: powers of 1024)."""
+    import re
+
+    match = re.fullmatch(r"(-1|\d+(?:\.\d+)?)\s*([kmgtp]?)(?:i?b)?", text.strip().lower())
+    if not match:
+        raise UsageError(flag, f"invalid size {text!r} (e.g. 512m, 1g, 1048576, -1)")
+    if match.group(1) == "-1":
+        return -1
+    return int(float(match.group(1)) * _SIZE_UNITS[match.group(2)])
+
+
+def parse_duration(flag: str, text: str) -> float:
+    """A Go duration (``5s``, ``100ms``, ``1m30s``) in seconds."""
+    import re
+
+    units = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)", text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise UsageError(flag, f"invalid duration {text!r} (e.g. 5s, 500ms, 1m)")
+    seconds = sum(float(n) * units[u] for n, u in parts)
+    if seconds <= 0:
+        raise UsageError(flag, "the interval must be positive")
+    return seconds
+
+
+def update_request(args: argparse.Namespace) -> dict[str, Any]:
+    """The LinuxResources of ``update``: --resources (file or stdin), then the flags."""
+    request: dict[str, Any] = {}
+    if args.resources:
+        where = "--resources"
+        try:
+            if args.resources == "-":
+                text = sys.stdin.read()
+            else:
+                with open(args.resources) as f:
+                    text = f.read()
+            request = json.loads(text)
+        except OSError as exc:
+            raise UsageError(where, f"cannot read {args.resources}: {exc.strerror}") from None
+        except ValueError as exc:
+            raise UsageError(where, f"invalid JSON: {exc}") from None
+        if not isinstance(request, dict):
+            raise UsageError(where, "expected a JSON object (LinuxResources)")
+    for flag, (section, name, kind) in UPDATE_FIELDS.items():
+        text = getattr(args, flag[2:].replace("-", "_"))
+        if text is None:
+            continue
+        if kind == "size":
+            value: Any = parse_size(flag, text)
+        elif kind == "int":
+            try:
+                value = int(text)
+            except ValueError:
+                raise UsageError(flag, f"invalid number {text!r}") from None
+        else:
+            value = text
+        section_value = request.setdefault(section, {})
+        if not isinstance(section_value, dict):
+            raise UsageError(flag, f"--resources has a {section} that is not an object")
+        section_value[name] = value
+    if not request:
+        raise UsageError("update", "nothing to update: give --resources or a limit flag")
+    return request
 
 
 def _root(args: argparse.Namespace) -> str:
@@ -208,6 +334,78 @@ def cmd_delete(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pause(args: argparse.Namespace) -> int:
+    from . import lifecycle
+
+    lifecycle.pause(_store(args), args.container_id)
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from . import lifecycle
+
+    lifecycle.resume(_store(args), args.container_id)
+    return 0
+
+
+def cmd_update(args: argparse.Namespace) -> int:
+    from . import lifecycle
+
+    lifecycle.update(_store(args), args.container_id, update_request(args))
+    return 0
+
+
+def cmd_ps(args: argparse.Namespace) -> int:
+    from . import lifecycle
+
+    pids = lifecycle.pids(_store(args), args.container_id)
+    if args.format == "json":
+        if args.ps_args:
+            raise UsageError("ps", "ps options cannot be used with --format json")
+        sys.stdout.write(json.dumps(pids, separators=(",", ":")) + "\n")
+        return 0
+    import subprocess
+
+    options = [a for a in args.ps_args if a != "--"] or ["-ef"]
+    try:
+        out = subprocess.run(["ps", *options], capture_output=True, text=True, check=True)
+    except FileNotFoundError:
+        raise UsageError("ps", "ps(1) is not installed (use --format json)") from None
+    except subprocess.CalledProcessError as exc:
+        raise UsageError("ps", f"ps {' '.join(options)}: {exc.stderr.strip()}") from None
+    lines = out.stdout.splitlines()
+    header = lines[0].split() if lines else []
+    if "PID" not in header:
+        raise UsageError("ps", "the ps output has no PID column")
+    column = header.index("PID")
+    wanted = set(pids)
+    print(lines[0])
+    for line in lines[1:]:
+        fields = line.split()
+        if len(fields) > column and fields[column].isdigit() and int(fields[column]) in wanted:
+            print(line)
+    return 0
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    from . import lifecycle
+
+    store = _store(args)
+    if args.stats:
+        data = lifecycle.stats(store, args.container_id)
+        sys.stdout.write(json.dumps({"type": "stats", "id": args.container_id,
+                                     "data": data}, separators=(",", ":")) + "\n")
+        return 0
+    interval = parse_duration("--interval", args.interval)
+
+    def emit(event: dict[str, Any]) -> None:
+        sys.stdout.write(json.dumps(event, separators=(",", ":")) + "\n")
+        sys.stdout.flush()
+
+    lifecycle.events(store, args.container_id, interval, emit)
+    return 0
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from . import lifecycle
 
@@ -230,13 +428,17 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_spec(args: argparse.Namespace) -> int:
+    from . import config, plugins
     from .default_spec import default_spec
 
     path = os.path.join(args.bundle, "config.json")
     if os.path.exists(path):
         raise UsageError("--bundle", f"File {path} exists. Remove it first")
+    # The default seccomp profile only if some enabled plugin applies it (config.yaml).
+    runtime_config, doc, config_path = config.load(args.config)
+    seccomp = "linux.seccomp" in plugins.load(runtime_config, doc, config_path).claims
     with open(path, "w") as f:
-        json.dump(default_spec(rootless=args.rootless), f, indent="\t")
+        json.dump(default_spec(rootless=args.rootless, seccomp=seccomp), f, indent="\t")
         f.write("\n")
     return 0
 
@@ -332,11 +534,19 @@ def cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_seccomp_agent(args: argparse.Namespace) -> int:
+    from limpet.plugins.seccomp.agent import run_agent
+
+    return run_agent(args.socket, args.policy, args.output)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "create": cmd_create, "run": cmd_run, "start": cmd_start, "state": cmd_state,
     "kill": cmd_kill, "delete": cmd_delete, "list": cmd_list, "spec": cmd_spec,
     "features": cmd_features, "plan": cmd_plan, "check": cmd_check, "plugins": cmd_plugins,
-    "config": cmd_config,
+    "config": cmd_config, "seccomp-agent": cmd_seccomp_agent,
+    "pause": cmd_pause, "resume": cmd_resume, "update": cmd_update, "ps": cmd_ps,
+    "events": cmd_events,
 }
 
 

@@ -186,6 +186,10 @@ def compile_bundle(req: CreateRequest, state_dir: str) -> tuple[Any, Any, Any, A
     missing = sorted(k for k in plan.kinds() if k not in plan.handlers)
     if missing:
         raise ExecutionError(None, f"no handler registered for op kind(s) {', '.join(missing)}")
+    unknown = sorted(plan.lifecycle - set(_lifecycle_hooks()))
+    if unknown:
+        raise ExecutionError(None, f"plan.lifecycle: unknown lifecycle hook(s) "
+                             f"{', '.join(unknown)}; known: {', '.join(_lifecycle_hooks())}")
     return spec, raw, plan, loaded
 
 
@@ -216,8 +220,7 @@ def create(req: CreateRequest, init_pid: int, sock: socket.socket) -> dict[str, 
             "creatorPid": os.getpid(), "creatorStartTime": proc_start_time(os.getpid()),
             "rootfs": plan.process.get("rootfs", ""),
             "created": _now(), "owner": "",
-            "hooks": sorted({h for p in loaded.loaded.values() for h in p.hooks
-                             if h in _lifecycle_hooks()}),
+            "hooks": sorted(plan.lifecycle),   # what limpet_plan asked for (plan.lifecycle)
             "runtimeConfig": loaded.config_file,
         }
         store.write(req.container_id, state)
@@ -247,6 +250,9 @@ def create(req: CreateRequest, init_pid: int, sock: socket.socket) -> dict[str, 
                     raise ExecutionError(None, f"init asked for unknown parent phase {phase!r}")
                 run_parent_ops(pctx, plan.ops(phase), handlers)
                 sync.send(sock, {"ack": phase})
+            elif "call" in message:   # InitContext.call_parent: one op, with its fds
+                _run_call(pctx, message, handlers)
+                sync.send(sock, {"ack": message["call"]})
             elif message.get("ready"):
                 break
         pid = pctx.pid or init_pid
@@ -269,6 +275,21 @@ def create(req: CreateRequest, init_pid: int, sock: socket.socket) -> dict[str, 
         raise
     finally:
         sock.close()
+
+
+def _run_call(pctx: ParentContext, message: dict[str, Any], handlers: dict[str, str]) -> None:
+    """Run the parent handler a container op asked for; the fds it sent are closed after."""
+    fds = message.get("fds") or []
+    try:
+        kind = message["call"]
+        if kind not in handlers:
+            raise ExecutionError(None, f"init asked for unknown op kind {kind!r}")
+        args = dict(message.get("args") or {}, fds=fds)
+        run_parent_ops(pctx, [{"kind": kind, "args": args, "where": args.get("where")}],
+                       handlers)
+    finally:
+        for fd in fds:
+            os.close(fd)
 
 
 def _take_console(req: CreateRequest, fds: list[int]) -> None:

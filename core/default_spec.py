@@ -1,7 +1,9 @@
 """The config.json that ``limpet spec`` writes: runc's default (runc spec), so that a bundle
-made by either runtime behaves the same under both. ``--rootless`` adapts it like runc's
-``spec --rootless``: a user namespace mapping the caller, no network namespace change,
-/sys bind-mounted."""
+made by either runtime behaves the same under both, plus the engines' default seccomp
+profile (podman's, resolved for the default capabilities; runc spec has none), left out when
+the seccomp plugin is not enabled. ``--rootless`` adapts it like runc's ``spec
+--rootless``: a user namespace mapping the caller, no network namespace change, /sys
+bind-mounted."""
 
 from __future__ import annotations
 
@@ -56,8 +58,21 @@ DEFAULT: dict[str, Any] = {
 }
 
 
-def default_spec(rootless: bool = False) -> dict[str, Any]:
+def default_seccomp(capabilities: list[str]) -> dict[str, Any] | None:
+    """The engines' default linux.seccomp for this bounding set (None without the plugin)."""
+    try:
+        from limpet.plugins.seccomp.profile import default_profile
+    except ImportError:
+        return None
+    return default_profile(capabilities)
+
+
+def default_spec(rootless: bool = False, seccomp: bool = True) -> dict[str, Any]:
     spec = copy.deepcopy(DEFAULT)
+    if seccomp:
+        profile = default_seccomp(spec["process"]["capabilities"]["bounding"])
+        if profile is not None:
+            spec["linux"]["seccomp"] = profile
     if not rootless:
         return spec
     linux = spec["linux"]

@@ -110,7 +110,8 @@ def limpet_deleted(ctx: LifecycleContext) -> None:
     raise NotImplementedError
 
 
-#: The hooks the core calls during verbs after ``create``; their presence is recorded in
-#: state.json so that ``start``/``delete`` load plugins only when one implements them.
+#: The hooks the core calls during verbs after ``create``. A container gets them only if a
+#: plugin's ``limpet_plan`` asked (``plan.lifecycle.add(name)``): recorded in state.json,
+#: so that ``start``/``delete`` load plugins only for containers that need them.
 LIFECYCLE_HOOKS = ("limpet_created", "limpet_started", "limpet_deleted")
 

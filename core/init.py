@@ -21,6 +21,7 @@ pluggy or ruamel.
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import signal
 import socket
@@ -31,7 +32,7 @@ from typing import Any, NoReturn
 
 from . import sync
 from .errors import ExecutionError, LimpetError, ProgramNotFound, os_error
-from .plan import WAIT_BEFORE, phases_from_json
+from .plan import RESOLVE_BEFORE, WAIT_BEFORE, phases_from_json
 from .syscalls import Syscalls, const
 
 Handler = Callable[["InitContext", dict[str, Any]], None]
@@ -54,6 +55,9 @@ class InitContext:
         #: set by the namespaces plugin's ops: a new user namespace restricts mknod etc.
         self.new_user_namespace = False
         self.state_dir_fd = -1
+        #: exec.fifo's write end after ``start`` opened it: open until execve closes it
+        #: (close-on-exec); an error of a later phase is written to it for ``start``
+        self.exec_fifo_fd = -1
 
     def warn(self, where: str | None, message: str, level: str = "warning") -> None:
         """Have the runtime log a message (the sync socket is open until "ready")."""
@@ -63,6 +67,15 @@ class InitContext:
     def root_path(self, path: str) -> str:
         """A container path as seen from here (before or after pivot_root)."""
         return path if self.pivoted else os.path.join(self.rootfs, path.lstrip("/"))
+
+    def call_parent(self, kind: str, fds: list[int] | None = None, **args: Any) -> None:
+        """Have the runtime run its handler of op ``kind`` now, with ``args`` and ``fds``
+        (``args["fds"]`` there, closed after it): for an op that makes a file descriptor
+        the runtime must pass on, such as seccomp's notify fd. Before "ready" only."""
+        sync.send(self.sock, {"call": kind, "args": args}, fds=fds)
+        reply = sync.recv(self.sock)
+        if reply is None or "ack" not in reply:
+            os._exit(1)   # the runtime failed (and reports it) or went away
 
 
 def load_handlers(table: dict[str, str]) -> dict[str, Handler]:
@@ -158,7 +171,9 @@ def _wait_for_start(ctx: InitContext) -> None:
     ctx.sock.close()
     fd = os.open("exec.fifo", os.O_WRONLY | os.O_CLOEXEC, dir_fd=ctx.state_dir_fd)
     os.write(fd, b"0")
-    os.close(fd)
+    # Kept open: ``start`` reads on until execve closes it, so that it returns once the
+    # program runs and can report an error of the phases after it (start-container).
+    ctx.exec_fifo_fd = fd
     os.close(ctx.state_dir_fd)
 
 
@@ -180,8 +195,9 @@ def execute(ctx: InitContext, plan: dict[str, Any], handlers: dict[str, Handler]
     """Run the init and container phases of ``plan``, then exec the user program."""
     program = ""
     for phase, side, ops in phases_from_json(plan):
-        if phase == WAIT_BEFORE:
+        if phase in (RESOLVE_BEFORE, WAIT_BEFORE) and not program:
             program = find_program(ctx.process.get("args", []), ctx.process.get("env", []))
+        if phase == WAIT_BEFORE:
             _wait_for_start(ctx)
         if side == "parent":
             if ops and phase != "prepare":   # "prepare" ran before the init got the plan
@@ -199,14 +215,17 @@ def execute(ctx: InitContext, plan: dict[str, Any], handlers: dict[str, Handler]
     try:
         os.execve(program, ctx.process["args"], env)
     except OSError as exc:
-        # Nobody waits on the sync socket any more: tell the container's stderr.
-        print(f"limpet: exec {program}: {exc.strerror}", file=sys.stderr)
+        # Nobody waits on the sync socket any more: tell the container's stderr and start.
+        _report_after_start(ctx, ExecutionError("process.args[0]",
+                                                f"exec {program}: {exc.strerror}",
+                                                errno=exc.errno))
         os._exit(127 if exc.errno == 2 else 126)
 
 
 def main(sock: socket.socket) -> NoReturn:
     """Entry point of the forked init. Never returns."""
     code = 1
+    ctx: InitContext | None = None
     try:
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
         syscalls = Syscalls()
@@ -219,15 +238,29 @@ def main(sock: socket.socket) -> NoReturn:
         handlers = load_handlers(message["plan"]["handlers"])
         execute(ctx, message["plan"], handlers)
     except LimpetError as exc:
-        _report(sock, exc)
+        _report(sock, exc, ctx)
     except OSError as exc:
-        _report(sock, os_error(None, "init", exc))
+        _report(sock, os_error(None, "init", exc), ctx)
     except BaseException as exc:  # never let a traceback escape into the container
-        _report(sock, ExecutionError(None, f"init failed: {type(exc).__name__}: {exc}"))
+        _report(sock, ExecutionError(None, f"init failed: {type(exc).__name__}: {exc}"), ctx)
     os._exit(code)
 
 
-def _report(sock: socket.socket, exc: LimpetError) -> None:
+def _report_after_start(ctx: InitContext, exc: LimpetError) -> None:
+    """After ``start`` released us the socket is closed: the error goes to the container's
+    stderr and to ``start``, which reads exec.fifo until it closes."""
+    print(f"limpet: {exc}", file=sys.stderr, flush=True)
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)   # start may be gone: EPIPE, not death
+    try:
+        os.write(ctx.exec_fifo_fd, json.dumps(exc.to_wire()).encode())
+    except OSError:
+        pass
+
+
+def _report(sock: socket.socket, exc: LimpetError, ctx: InitContext | None = None) -> None:
+    if ctx is not None and ctx.exec_fifo_fd >= 0:
+        _report_after_start(ctx, exc)
+        return
     try:
         sync.send(sock, {"error": exc.to_wire()})
     except OSError:

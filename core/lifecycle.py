@@ -7,13 +7,14 @@ lifecycle hook or a teardown op needs a handler.
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import shutil
 import signal
 from typing import Any
 
-from .errors import ContainerError, StateTransitionError, UsageError
+from .errors import ContainerError, StateTransitionError, UsageError, from_wire
 from .log import log
 from .state import Store, oci_state, status, wait_gone
 
@@ -65,7 +66,9 @@ def start(store: Store, container_id: str) -> None:
 
 
 def _await_fifo(fd: int, data: dict[str, Any]) -> None:
-    """Read the init's byte; fail if the init dies instead of writing it."""
+    """Read the init's byte; fail if the init dies instead of writing it. Then read on until
+    the init's execve closes the fifo (close-on-exec): anything more is the error of a phase
+    after start (a startContainer hook), which fails ``start``."""
     poller = select.poll()
     poller.register(fd, select.POLLIN | select.POLLHUP)
     while True:
@@ -75,10 +78,23 @@ def _await_fifo(fd: int, data: dict[str, Any]) -> None:
             except BlockingIOError:
                 chunk = b""
             if chunk:
-                return
+                break
         if status(data, "/nonexistent") == "stopped":
             raise ContainerError(None, "cannot start a container that has stopped "
                                  "(the init exited before start)")
+    os.set_blocking(fd, True)
+    report = b""
+    while chunk := os.read(fd, 65536):
+        report += chunk
+    if report:
+        try:
+            wire = json.loads(report)
+        except ValueError:
+            wire = None
+        if not isinstance(wire, dict):
+            raise ContainerError(None, "the container process failed after start: "
+                                 + report.decode(errors="replace"))
+        raise from_wire(wire)
 
 
 def kill(store: Store, container_id: str, sig: str, all_processes: bool = False) -> None:
@@ -86,12 +102,31 @@ def kill(store: Store, container_id: str, sig: str, all_processes: bool = False)
     data, current = load(store, container_id)
     if current == "stopped":
         raise ContainerError(None, "container not running")
+    control = control_module(data)
+    if all_processes and control is not None:
+        control.signal_all(data["facts"], number)
+        return
     pids = container_pids(data) if all_processes else [data["pid"]]
     for pid in pids:
         try:
             os.kill(pid, number)
         except ProcessLookupError:
             pass
+
+
+def control_module(data: dict[str, Any]) -> Any:
+    """The module that controls the container through its cgroups (``facts["control"]``,
+    recorded by the cgroups plugin at create), or None. It offers ``paused``, ``pause``,
+    ``resume``, ``signal_all``, ``pids``, ``stats``, ``events`` and ``update``, each taking
+    the container's facts, and ``orphans`` (processes left in the container's own cgroups
+    after its init died); limpet.plugins.cgroups.control is the built-in one."""
+    facts = data.get("facts") or {}
+    name = facts.get("control")
+    if not name:
+        return None
+    import importlib
+
+    return importlib.import_module(name)
 
 
 def container_pids(data: dict[str, Any]) -> list[int]:
@@ -141,15 +176,21 @@ def delete(store: Store, container_id: str, force: bool = False) -> None:
         if current in ("running", "paused", "creating") and not force:
             raise ContainerError(None, f"cannot delete container {container_id} that is not "
                                  f"stopped: {current}")
-        if current != "stopped" and data.get("pid"):
+        control = control_module(data)
+        if control is not None and (current != "stopped" or control.orphans(data["facts"])):
+            # every process of the cgroups (frozen first: none escapes by forking), also
+            # those a stopped container without its own pid namespace left behind
+            control.signal_all(data["facts"], signal.SIGKILL)
+        elif current != "stopped" and data.get("pid"):
             for pid in container_pids(data) or [data["pid"]]:
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
-            if not wait_gone(data["pid"], 10.0, data.get("initStartTime")):
-                raise ContainerError(None, f"container {container_id}: init {data['pid']} "
-                                     "did not die after SIGKILL")
+        if current != "stopped" and data.get("pid") and \
+                not wait_gone(data["pid"], 10.0, data.get("initStartTime")):
+            raise ContainerError(None, f"container {container_id}: init {data['pid']} "
+                                 "did not die after SIGKILL")
         failures = _teardown(store, container_id, data)
         _lifecycle_hook(store, container_id, data, "limpet_deleted")
         shutil.rmtree(store.dir(container_id), ignore_errors=True)
@@ -215,3 +256,74 @@ def list_states(store: Store) -> list[dict[str, Any]]:
             continue
     return out
 
+
+
+def _controlled(data: dict[str, Any], verb: str) -> Any:
+    control = control_module(data)
+    if control is None:
+        raise ContainerError(None, f"{verb} needs the container's cgroups, and this container "
+                             "has none (no cgroups plugin at create, or rootless without "
+                             "linux.cgroupsPath)")
+    return control
+
+
+def pause(store: Store, container_id: str) -> None:
+    """Freeze every process of a running (or created) container (runc: pause)."""
+    with store.lock(container_id):
+        data, current = load(store, container_id)
+        if current not in ("running", "created"):
+            raise ContainerError(None, "container not running")
+        _controlled(data, "pause").pause(data["facts"])
+
+
+def resume(store: Store, container_id: str) -> None:
+    """Thaw a paused container (runc: resume)."""
+    with store.lock(container_id):
+        data, current = load(store, container_id)
+        if current != "paused":
+            raise ContainerError(None, "container not paused")
+        _controlled(data, "resume").resume(data["facts"])
+
+
+def update(store: Store, container_id: str, resources: dict[str, Any]) -> None:
+    """Change the limits of a container that is not stopped (runc: update); the applied
+    resources are saved in state.json for the next update."""
+    with store.lock(container_id):
+        data, current = load(store, container_id)
+        if current == "stopped":
+            raise ContainerError(None, f"cannot update container {container_id}: it is "
+                                 "stopped")
+        data["facts"] = _controlled(data, "update").update(data["facts"], resources)
+        store.write(container_id, data)
+
+
+def pids(store: Store, container_id: str) -> list[int]:
+    """Host pids of every process in the container's cgroups (runc: ps)."""
+    data, _ = load(store, container_id)
+    control = control_module(data)
+    if control is None:
+        return container_pids(data) if data.get("pid") else []
+    result: list[int] = control.pids(data["facts"])
+    return result
+
+
+def stats(store: Store, container_id: str) -> dict[str, Any]:
+    data, current = load(store, container_id)
+    if current == "stopped":
+        raise ContainerError(None, f"container with id {container_id} is not running")
+    result: dict[str, Any] = _controlled(data, "events").stats(data["facts"])
+    return result
+
+
+def events(store: Store, container_id: str, interval: float,
+           emit: Any) -> None:
+    """OOM events and stats every ``interval`` seconds until the container stops."""
+    data, current = load(store, container_id)
+    if current == "stopped":
+        raise ContainerError(None, f"container with id {container_id} is not running")
+    directory = store.dir(container_id)
+
+    def alive() -> bool:
+        return os.path.exists(directory) and status(data, directory) != "stopped"
+
+    _controlled(data, "events").events(data["facts"], container_id, interval, alive, emit)

@@ -31,6 +31,18 @@ int limpet_capget(int pid, uint32_t data[6]);
 int limpet_capset(int pid, const uint32_t data[6]);
 int limpet_openat2(int dfd, const char *path, unsigned long long flags,
                    unsigned long long mode, unsigned long long resolve);
+int limpet_seccomp_filter(unsigned int flags, const void *filter, unsigned int count);
+int limpet_sched_setattr(int pid, uint32_t policy, uint64_t flags, int32_t nice,
+                         uint32_t priority, uint64_t runtime, uint64_t deadline,
+                         uint64_t period);
+int limpet_ioprio_set(int which, int who, int ioprio);
+int limpet_set_mempolicy(int mode, const unsigned long *nodemask, unsigned long maxnode);
+int limpet_bpf_prog_load_cgroup_device(const void *insns, unsigned int count,
+                                       const char *license, char *log, unsigned int log_size);
+int limpet_bpf_prog_attach_cgroup_device(int cgroup_fd, int prog_fd);
+int limpet_bpf_prog_detach_cgroup_device(int cgroup_fd, int prog_fd);
+int limpet_bpf_prog_query_cgroup_device(int cgroup_fd, uint32_t *ids, uint32_t *count);
+int limpet_bpf_prog_get_fd_by_id(uint32_t id);
 
 #define MS_RDONLY ...
 #define MS_NOSUID ...
@@ -102,6 +114,57 @@ int limpet_openat2(int dfd, const char *path, unsigned long long flags,
 #define PR_CAP_AMBIENT_RAISE ...
 #define PR_CAP_AMBIENT_CLEAR_ALL ...
 #define PR_SET_SECUREBITS ...
+
+#define SECCOMP_FILTER_FLAG_TSYNC ...
+#define SECCOMP_FILTER_FLAG_LOG ...
+#define SECCOMP_FILTER_FLAG_SPEC_ALLOW ...
+#define SECCOMP_FILTER_FLAG_NEW_LISTENER ...
+#define SECCOMP_FILTER_FLAG_TSYNC_ESRCH ...
+#define SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV ...
+
+#define SCHED_OTHER ...
+#define SCHED_FIFO ...
+#define SCHED_RR ...
+#define SCHED_BATCH ...
+#define SCHED_IDLE ...
+#define SCHED_DEADLINE ...
+#define SCHED_FLAG_RESET_ON_FORK ...
+#define SCHED_FLAG_RECLAIM ...
+#define SCHED_FLAG_DL_OVERRUN ...
+#define SCHED_FLAG_KEEP_POLICY ...
+#define SCHED_FLAG_KEEP_PARAMS ...
+#define SCHED_FLAG_UTIL_CLAMP_MIN ...
+#define SCHED_FLAG_UTIL_CLAMP_MAX ...
+
+#define IOPRIO_CLASS_RT ...
+#define IOPRIO_CLASS_BE ...
+#define IOPRIO_CLASS_IDLE ...
+#define IOPRIO_CLASS_SHIFT ...
+#define IOPRIO_WHO_PROCESS ...
+
+#define MPOL_F_STATIC_NODES ...
+#define MPOL_F_RELATIVE_NODES ...
+#define MPOL_F_NUMA_BALANCING ...
+
+#define RLIMIT_AS ...
+#define RLIMIT_CORE ...
+#define RLIMIT_CPU ...
+#define RLIMIT_DATA ...
+#define RLIMIT_FSIZE ...
+#define RLIMIT_LOCKS ...
+#define RLIMIT_MEMLOCK ...
+#define RLIMIT_MSGQUEUE ...
+#define RLIMIT_NICE ...
+#define RLIMIT_NOFILE ...
+#define RLIMIT_NPROC ...
+#define RLIMIT_RSS ...
+#define RLIMIT_RTPRIO ...
+#define RLIMIT_RTTIME ...
+#define RLIMIT_SIGPENDING ...
+#define RLIMIT_STACK ...
+
+static const int PER_LINUX;
+static const int PER_LINUX32;
 """
 
 SOURCE = r"""
@@ -111,10 +174,16 @@ SOURCE = r"""
 #include <sys/syscall.h>
 #include <sys/prctl.h>
 #include <sys/personality.h>
+#include <sys/resource.h>
 #include <fcntl.h>
 #include <linux/mount.h>
 #include <linux/openat2.h>
 #include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <linux/sched.h>
+#include <linux/ioprio.h>
+#include <linux/mempolicy.h>
 
 /* <sys/mount.h> clashes with <linux/mount.h> on glibc 2.36: declare what we use. */
 extern int mount(const char *, const char *, const char *, unsigned long, const void *);
@@ -175,6 +244,117 @@ int limpet_openat2(int dfd, const char *path, unsigned long long flags,
     how.mode = mode;
     how.resolve = resolve;
     return syscall(SYS_openat2, dfd, path, &how, sizeof(how));
+}
+
+#ifndef SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+#define SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (1UL << 5)
+#endif
+
+/* seccomp(SECCOMP_SET_MODE_FILTER): FILTER is COUNT struct sock_filter (8 bytes each), as
+   libseccomp's seccomp_export_bpf writes them. With SECCOMP_FILTER_FLAG_NEW_LISTENER the
+   result is the notification fd. FILTER NULL probes FLAGS: EFAULT if the kernel knows them. */
+int limpet_seccomp_filter(unsigned int flags, const void *filter, unsigned int count) {
+    struct sock_fprog prog;
+    prog.len = (unsigned short)count;
+    prog.filter = (struct sock_filter *)filter;
+    return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, filter ? &prog : NULL);
+}
+
+/* sched_setattr(2): glibc 2.36 has no wrapper; struct sched_attr (SCHED_ATTR_SIZE_VER1, with
+   the utilization clamps) is declared here, as the man page does. */
+struct limpet_sched_attr {
+    uint32_t size;
+    uint32_t sched_policy;
+    uint64_t sched_flags;
+    int32_t sched_nice;
+    uint32_t sched_priority;
+    uint64_t sched_runtime;
+    uint64_t sched_deadline;
+    uint64_t sched_period;
+    uint32_t sched_util_min;
+    uint32_t sched_util_max;
+};
+
+int limpet_sched_setattr(int pid, uint32_t policy, uint64_t flags, int32_t nice,
+                         uint32_t priority, uint64_t runtime, uint64_t deadline,
+                         uint64_t period) {
+    struct limpet_sched_attr attr = {0};
+    attr.size = sizeof(attr);
+    attr.sched_policy = policy;
+    attr.sched_flags = flags;
+    attr.sched_nice = nice;
+    attr.sched_priority = priority;
+    attr.sched_runtime = runtime;
+    attr.sched_deadline = deadline;
+    attr.sched_period = period;
+    attr.sched_util_max = 1024;   /* SCHED_CAPACITY_SCALE: no clamp unless the flags ask */
+    return syscall(SYS_sched_setattr, pid, &attr, 0);
+}
+
+int limpet_ioprio_set(int which, int who, int ioprio) {
+    return syscall(SYS_ioprio_set, which, who, ioprio);
+}
+
+int limpet_set_mempolicy(int mode, const unsigned long *nodemask, unsigned long maxnode) {
+    return syscall(SYS_set_mempolicy, mode, nodemask, maxnode);
+}
+
+/* bpf(2) for the cgroup v2 device filter (plugins/cgroups/bpf_devices.py). */
+#include <string.h>
+#include <linux/bpf.h>
+
+int limpet_bpf_prog_load_cgroup_device(const void *insns, unsigned int count,
+                                       const char *license, char *log, unsigned int log_size) {
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof(attr));
+    attr.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
+    attr.insns = (uint64_t)(uintptr_t)insns;
+    attr.insn_cnt = count;
+    attr.license = (uint64_t)(uintptr_t)license;
+    if (log && log_size) {
+        attr.log_buf = (uint64_t)(uintptr_t)log;
+        attr.log_size = log_size;
+        attr.log_level = 1;
+    }
+    return syscall(SYS_bpf, BPF_PROG_LOAD, &attr, sizeof(attr));
+}
+
+int limpet_bpf_prog_attach_cgroup_device(int cgroup_fd, int prog_fd) {
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof(attr));
+    attr.target_fd = cgroup_fd;
+    attr.attach_bpf_fd = prog_fd;
+    attr.attach_type = BPF_CGROUP_DEVICE;
+    attr.attach_flags = BPF_F_ALLOW_MULTI;
+    return syscall(SYS_bpf, BPF_PROG_ATTACH, &attr, sizeof(attr));
+}
+
+int limpet_bpf_prog_detach_cgroup_device(int cgroup_fd, int prog_fd) {
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof(attr));
+    attr.target_fd = cgroup_fd;
+    attr.attach_bpf_fd = prog_fd;
+    attr.attach_type = BPF_CGROUP_DEVICE;
+    return syscall(SYS_bpf, BPF_PROG_DETACH, &attr, sizeof(attr));
+}
+
+int limpet_bpf_prog_query_cgroup_device(int cgroup_fd, uint32_t *ids, uint32_t *count) {
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof(attr));
+    attr.query.target_fd = cgroup_fd;
+    attr.query.attach_type = BPF_CGROUP_DEVICE;
+    attr.query.prog_ids = (uint64_t)(uintptr_t)ids;
+    attr.query.prog_cnt = *count;
+    int rc = syscall(SYS_bpf, BPF_PROG_QUERY, &attr, sizeof(attr));
+    *count = attr.query.prog_cnt;
+    return rc;
+}
+
+int limpet_bpf_prog_get_fd_by_id(uint32_t id) {
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof(attr));
+    attr.prog_id = id;
+    return syscall(SYS_bpf, BPF_PROG_GET_FD_BY_ID, &attr, sizeof(attr));
 }
 """
 

@@ -24,29 +24,36 @@ from typing import Any
 
 #: (phase, side) in execution order. The spec's lifecycle points map onto it: createRuntime
 #: hooks run in ``create-runtime``; createContainer hooks in ``create-container``; the
-#: runtime reports "created" after ``credentials``; ``start`` releases ``start-container``.
+#: runtime reports "created" after ``seccomp``; ``start`` releases ``start-container``.
 PHASES: tuple[tuple[str, str], ...] = (
     ("prepare", "parent"),           # host-side set-up before the init exists
     ("user-namespace", "init"),      # join or create the user namespace first
     ("id-maps", "parent"),           # write uid_map/gid_map of the new user namespace
     ("namespaces", "init"),          # join and create every other namespace
-    ("init-created", "parent"),      # the init's pid is known: cgroup attach, netDevices
+    ("init-created", "parent"),      # the init's namespaces exist: netDevices
     ("rootfs", "container"),         # make / private, bind the root filesystem
     ("mounts", "container"),         # mounts[] in order
     ("devices", "container"),        # /dev nodes and links
     ("create-runtime", "parent"),    # createRuntime hooks (runtime namespace)
     ("create-container", "container"),  # createContainer hooks (container namespace)
     ("pivot", "container"),          # pivot_root / chroot
+    ("sysctl", "container"),         # linux.sysctl, before /proc/sys is made read-only
     ("finalize-rootfs", "container"),   # masked, read-only paths; read-only root
-    ("process", "container"),        # hostname, sysctl, rlimits, cwd, ...
+    ("process", "container"),        # hostname, rlimits, cwd, ...
+    # seccomp loads last before "created", as runc: without noNewPrivileges loading needs
+    # CAP_SYS_ADMIN, so it precedes the credentials; with it, it follows them.
+    ("seccomp-privileged", "container"),  # no noNewPrivileges: load the filter
     ("credentials", "container"),    # groups, uid/gid, capabilities, no_new_privs
+    ("seccomp", "container"),        # noNewPrivileges: load the filter
     ("start-container", "container"),   # after `start`: startContainer hooks
-    ("seccomp", "container"),        # last: the filter must not block the runtime
 )
 PHASE_SIDE: dict[str, str] = dict(PHASES)
 PHASE_ORDER: dict[str, int] = {name: i for i, (name, _) in enumerate(PHASES)}
 #: Phases before this index run before the runtime reports the container created.
 WAIT_BEFORE = "start-container"
+#: The program is resolved in PATH before this phase (as runc: before a filter that
+#: noNewPrivileges lets load last, so that the lookup's syscalls are not filtered).
+RESOLVE_BEFORE = "seccomp"
 
 
 @dataclass
@@ -67,7 +74,8 @@ class Op:
         return data
 
     def describe(self) -> str:
-        parts = [f"{k}={v!r}" for k, v in self.args.items() if v not in (None, [], {}, "")]
+        parts = [f"{k}=<{len(v)} characters>" if isinstance(v, str) and len(v) > 120
+                 else f"{k}={v!r}" for k, v in self.args.items() if v not in (None, [], {}, "")]
         return f"{self.kind} {' '.join(parts)}".rstrip()
 
 
@@ -79,6 +87,9 @@ class Plan:
     handlers: dict[str, str] = field(default_factory=dict)
     #: Facts the executor needs that are not operations (rootfs path, program, env, ...).
     process: dict[str, Any] = field(default_factory=dict)
+    #: The lifecycle hooks this container needs (``plan.lifecycle.add("limpet_started")``):
+    #: recorded in state.json, so ``start``/``delete`` load plugins only when asked to.
+    lifecycle: set[str] = field(default_factory=set)
     current_plugin: str | None = None
 
     def add(self, phase: str, kind: str, where: str | None = None, **args: Any) -> Op:

@@ -45,9 +45,14 @@ class PluginInfo:
 
 @dataclass(frozen=True)
 class Backend:
-    """A swappable implementation of one area (e.g. area "cgroups", name "v2")."""
+    """A swappable implementation of one area (e.g. area "cgroups", name "v2").
+
+    ``unavailable``: why this backend cannot be used here (not implemented, missing host
+    support); choosing it in config.yaml is then an error quoting the reason.
+    """
 
     area: str
     name: str
     factory: Any
     description: str = ""
+    unavailable: str | None = None

@@ -184,6 +184,13 @@ def _check(plugins: Plugins, config: RuntimeConfig, doc: Any, config_file: str) 
                                   f"{parent!r}, claimed by {plugins.claims[parent]!r}")
     for area, name in config.backends.items():
         if name not in plugins.backends.get(area, {}):
-            known = ", ".join(sorted(plugins.backends.get(area, {}))) or "none"
+            known = ", ".join(sorted(n for n, b in plugins.backends.get(area, {}).items()
+                                     if not b.unavailable)) or "none"
             raise ConfigError(config_file, f"backends.{area}: unknown backend {name!r}; "
                               f"available: {known}")
+        reason = plugins.backends[area][name].unavailable
+        if reason:
+            usable = ", ".join(sorted(n for n, b in plugins.backends[area].items()
+                                      if not b.unavailable)) or "none"
+            raise ConfigError(config_file, f"backends.{area}: backend {name!r} is "
+                              f"unavailable: {reason}; available: {usable}")

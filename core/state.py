@@ -111,7 +111,8 @@ def not_found(container_id: str) -> ContainerError:
 
 
 def status(data: dict[str, Any], container_dir: str) -> str:
-    """creating | created | running | stopped | paused, from the init's liveness."""
+    """creating | created | running | stopped | paused, from the init's liveness (and the
+    freezer: a frozen container is paused, even before start, as in runc)."""
     pid = data.get("pid")
     if not pid:
         # "creating" lasts only while the runtime that creates it lives (it may have been
@@ -124,11 +125,26 @@ def status(data: dict[str, Any], container_dir: str) -> str:
     started = proc_start_time(pid)
     if started is None or started != data.get("initStartTime"):
         return "stopped"
+    if _paused(data):
+        return "paused"
     if os.path.exists(os.path.join(container_dir, "exec.fifo")):
         return "created"
-    if data.get("paused"):
-        return "paused"
     return "running"
+
+
+def _paused(data: dict[str, Any]) -> bool:
+    """Asked of the module that controls the container's cgroups (``facts["control"]``,
+    see lifecycle.control_module): the freezer's state is the truth, as in runc."""
+    facts = data.get("facts") or {}
+    if not facts.get("control"):
+        return False
+    import importlib
+
+    try:
+        control = importlib.import_module(facts["control"])
+    except ImportError:   # the plugin was uninstalled since create: nothing to ask
+        return False
+    return bool(control.paused(facts))
 
 
 def oci_state(data: dict[str, Any], current: str) -> dict[str, Any]:

@@ -5,6 +5,7 @@ can exceed a datagram); file descriptors ride along as SCM_RIGHTS. Messages:
 ``{"plan": ...}`` (runtime -> init); ``{"sync": phase}`` and ``{"ack": phase}`` around
 parent-side phases; from the init: ``{"pid": N}`` (the container process),
 ``{"log": text, "level": ...}``, ``{"terminal": true}`` with the pty master,
+``{"call": kind, "args": {...}}`` with fds (answered ``{"ack": kind}``),
 ``{"ready": true}`` and ``{"error": {...}}``.
 
 Lean: standard library only.

@@ -9,6 +9,7 @@ Imported by the lean init: standard library and ``limpet.core._native`` only.
 
 from __future__ import annotations
 
+import errno
 import os
 from typing import Any
 
@@ -113,6 +114,73 @@ class Syscalls:
                                            permitted & mask, permitted >> 32,
                                            inheritable & mask, inheritable >> 32])
         _check(_n.lib.limpet_capset(0, data), "capset")
+
+    def seccomp_filter(self, bpf: bytes, flags: int = 0) -> int:
+        """seccomp(SECCOMP_SET_MODE_FILTER, flags) with a classic BPF program (8 bytes per
+        instruction); returns the notification fd with SECCOMP_FILTER_FLAG_NEW_LISTENER."""
+        return _check(_n.lib.limpet_seccomp_filter(flags, bpf, len(bpf) // 8), "seccomp")
+
+    def seccomp_flags_supported(self, flags: int) -> bool:
+        """Whether the kernel knows these filter flags: with no program at all seccomp(2)
+        then fails with EFAULT rather than EINVAL (libseccomp probes the same way)."""
+        _n.lib.limpet_seccomp_filter(flags, _n.ffi.NULL, 0)
+        return bool(_n.ffi.errno == errno.EFAULT)
+
+    def sched_setattr(self, policy: int, flags: int = 0, nice: int = 0, priority: int = 0,
+                      runtime: int = 0, deadline: int = 0, period: int = 0) -> None:
+        """sched_setattr(2) of the calling thread."""
+        _check(_n.lib.limpet_sched_setattr(0, policy, flags, nice, priority, runtime,
+                                           deadline, period), "sched_setattr")
+
+    def ioprio_set(self, which: int, who: int, ioprio: int) -> None:
+        _check(_n.lib.limpet_ioprio_set(which, who, ioprio), "ioprio_set")
+
+    def set_mempolicy(self, mode: int, nodes: list[int]) -> None:
+        """set_mempolicy(2) of the calling thread; ``nodes`` are node numbers."""
+        bits = 64 * (max(nodes, default=0) // 64 + 1)
+        mask = _n.ffi.new("unsigned long[]", bits // 64)
+        for node in nodes:
+            mask[node // 64] |= 1 << (node % 64)
+        # maxnode counts one more than the mask's bits (the kernel drops the last one).
+        _check(_n.lib.limpet_set_mempolicy(mode, mask if nodes else _n.ffi.NULL,
+                                           bits + 1 if nodes else 0), "set_mempolicy")
+
+    def bpf_prog_load_cgroup_device(self, insns: bytes, license: str) -> int:
+        """BPF_PROG_LOAD of a BPF_PROG_TYPE_CGROUP_DEVICE program (``struct bpf_insn``
+        bytes); the verifier's log is in the error message if the kernel refuses it."""
+        code = _n.ffi.new("char[]", insns)
+        lic = _n.ffi.new("char[]", license.encode())
+        log = _n.ffi.new("char[]", 65536)
+        rc = _n.lib.limpet_bpf_prog_load_cgroup_device(code, len(insns) // 8, lic, log, 65536)
+        if rc < 0:
+            err = _n.ffi.errno
+            text = _n.ffi.string(log).decode(errors="replace").strip()
+            raise OSError(err, f"{os.strerror(err)}" + (f" (verifier: {text[-500:]})"
+                                                        if text else ""))
+        return int(rc)
+
+    def bpf_prog_attach_cgroup_device(self, cgroup_fd: int, prog_fd: int) -> None:
+        """BPF_PROG_ATTACH (BPF_CGROUP_DEVICE, BPF_F_ALLOW_MULTI)."""
+        _check(_n.lib.limpet_bpf_prog_attach_cgroup_device(cgroup_fd, prog_fd), "bpf attach")
+
+    def bpf_prog_detach_cgroup_device(self, cgroup_fd: int, prog_fd: int) -> None:
+        _check(_n.lib.limpet_bpf_prog_detach_cgroup_device(cgroup_fd, prog_fd), "bpf detach")
+
+    def bpf_prog_query_cgroup_device(self, cgroup_fd: int) -> list[int]:
+        """The ids of the device programs attached to the cgroup."""
+        size = 64
+        while True:
+            ids = _n.ffi.new("uint32_t[]", size)
+            count = _n.ffi.new("uint32_t *", size)
+            rc = _n.lib.limpet_bpf_prog_query_cgroup_device(cgroup_fd, ids, count)
+            if rc < 0 and _n.ffi.errno == errno.ENOSPC and count[0] > size:
+                size = count[0]
+                continue
+            _check(rc, "bpf query")
+            return [int(ids[i]) for i in range(count[0])]
+
+    def bpf_prog_get_fd_by_id(self, prog_id: int) -> int:
+        return _check(_n.lib.limpet_bpf_prog_get_fd_by_id(prog_id), "bpf get fd by id")
 
 
 class RecordingSyscalls(Syscalls):

@@ -6,8 +6,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(python3 python3-venv python3-dev gcc libffi-dev busybox-static libseccomp2 make)
+# ps(1) for `limpet ps` (its table); linux-libc-dev's <linux/bpf.h> comes with gcc.
+PACKAGES+=(procps)
 # Reference runtimes for comparisons in tests and benchmarks.
 PACKAGES+=(runc crun)
+# podman's default seccomp profile (/usr/share/containers/seccomp.json) for the seccomp tests.
+PACKAGES+=(golang-github-containers-common)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -26,7 +30,8 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=.venv/.limpet-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ setup.py -nt "$stamp" ] \
-   || [ core/native_build.py -nt "$stamp" ] || ! .venv/bin/python -c 'import limpet.core._native' 2>/dev/null; then
+   || [ core/native_build.py -nt "$stamp" ] || [ plugins/seccomp/_libseccomp_build.py -nt "$stamp" ] \
+   || ! .venv/bin/python -c 'import limpet.core._native, limpet.plugins.seccomp._libseccomp' 2>/dev/null; then
   echo "setup: installing limpet into .venv"
   .venv/bin/python -m pip install -q -e '.[test]' >.venv/pip.log 2>&1 \
     || { cat .venv/pip.log; echo "setup: pip install failed"; exit 1; }

@@ -105,10 +105,12 @@ class Runtime:
         return dict(json.loads(self("state", container_id, check=True).stdout))
 
     def containers(self) -> list[str]:
+        """Container directories under the root (``@`` names, which no container id can
+        have, are the runtime's caches, e.g. ``@seccomp-cache``)."""
         if not os.path.isdir(self.root):
             return []
         return sorted(n for n in os.listdir(self.root)
-                      if os.path.isdir(os.path.join(self.root, n)))
+                      if os.path.isdir(os.path.join(self.root, n)) and not n.startswith("@"))
 
 
 @pytest.fixture

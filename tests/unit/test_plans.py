@@ -61,7 +61,11 @@ def test_plan_phases_follow_the_protocol_order(unit_bundle: Any) -> None:
     assert names.index("user-namespace") < names.index("id-maps") < names.index("namespaces")
     assert names.index("mounts") < names.index("devices") < names.index("pivot")
     assert names.index("pivot") < names.index("finalize-rootfs") < names.index("credentials")
-    assert names[-1] == "seccomp"
+    # seccomp loads last before "created" (runc's order): before the credentials without
+    # noNewPrivileges, after them with it; start-container runs after `start`.
+    assert names.index("process") < names.index("seccomp-privileged") \
+        < names.index("credentials") < names.index("seccomp") < names.index("start-container")
+    assert names[-1] == "start-container"
 
 
 def test_plan_round_trips_through_json(unit_bundle: Any) -> None:

@@ -123,7 +123,7 @@ def test_claim_nested_in_another_plugins_claim_is_an_error(
 
 def test_duplicated_op_kind_is_an_error(tmp_path: Path, plugin_set: Any,
                                         make_plugin: Any) -> None:
-    plugin_set.add("other-ns", make_plugin("other-ns", ("linux.personality",),
+    plugin_set.add("other-ns", make_plugin("other-ns", ("linux.intelRdt",),
                                            handlers={"unshare": "fake_other_ns:unshare"}))
     err = load_error(tmp_path)
     assert "'unshare'" in err.message
@@ -131,7 +131,7 @@ def test_duplicated_op_kind_is_an_error(tmp_path: Path, plugin_set: Any,
 
 def test_duplicated_op_kind_error_names_both_plugins(tmp_path: Path, plugin_set: Any,
                                                      make_plugin: Any) -> None:
-    plugin_set.add("other-ns", make_plugin("other-ns", ("linux.personality",),
+    plugin_set.add("other-ns", make_plugin("other-ns", ("linux.intelRdt",),
                                            handlers={"unshare": "fake_other_ns:unshare"}))
     err = load_error(tmp_path)
     assert "'namespaces'" in err.message
@@ -187,7 +187,7 @@ def test_entry_point_defined_twice_is_an_error(monkeypatch: pytest.MonkeyPatch,
 
 def test_fake_plugin_source_is_unknown_without_a_distribution(
         tmp_path: Path, plugin_set: Any, make_plugin: Any) -> None:
-    plugin_set.add("extra", make_plugin("extra", ("linux.personality",)))
+    plugin_set.add("extra", make_plugin("extra", ("linux.intelRdt",)))
     assert load(tmp_path).loaded["extra"].source == "unknown"
 
 
@@ -195,7 +195,7 @@ def test_fake_plugin_source_is_unknown_without_a_distribution(
 
 def test_plugin_options_are_validated_by_its_model(tmp_path: Path, plugin_set: Any,
                                                    make_plugin: Any) -> None:
-    plugin_set.add("example", make_plugin("example", ("linux.personality",),
+    plugin_set.add("example", make_plugin("example", ("linux.intelRdt",),
                                           options=ExampleOptions))
     loaded = load(tmp_path, "plugins:\n  options:\n    example:\n      extra: [/dev/fuse]\n")
     options = loaded.options()["example"]
@@ -206,14 +206,14 @@ def test_plugin_options_are_validated_by_its_model(tmp_path: Path, plugin_set: A
 
 def test_plugin_options_default_when_the_section_is_absent(
         tmp_path: Path, plugin_set: Any, make_plugin: Any) -> None:
-    plugin_set.add("example", make_plugin("example", ("linux.personality",),
+    plugin_set.add("example", make_plugin("example", ("linux.intelRdt",),
                                           options=ExampleOptions))
     assert load(tmp_path).options()["example"] == ExampleOptions()
 
 
 def test_plugin_option_typo_names_plugins_options_name_key(
         tmp_path: Path, plugin_set: Any, make_plugin: Any) -> None:
-    plugin_set.add("example", make_plugin("example", ("linux.personality",),
+    plugin_set.add("example", make_plugin("example", ("linux.intelRdt",),
                                           options=ExampleOptions))
     path = tmp_path / "config.yaml"
     err = load_error(tmp_path, "plugins:\n  options:\n    example:\n      extar: []\n")
@@ -223,7 +223,7 @@ def test_plugin_option_typo_names_plugins_options_name_key(
 
 def test_plugin_option_bad_value_names_plugins_options_name_key(
         tmp_path: Path, plugin_set: Any, make_plugin: Any) -> None:
-    plugin_set.add("example", make_plugin("example", ("linux.personality",),
+    plugin_set.add("example", make_plugin("example", ("linux.intelRdt",),
                                           options=ExampleOptions))
     err = load_error(tmp_path, "plugins:\n  options:\n    example:\n      level: high\n")
     assert err.message.startswith("plugins.options.example.level:")
@@ -242,7 +242,7 @@ def test_plugin_sees_its_options_in_the_plan_context(unit_bundle: Any, plugin_se
     def limpet_plan(spec: Any, plan: Any, ctx: PlanContext) -> None:
         seen.append(ctx.options_for("example"))
 
-    plugin_set.add("example", make_plugin("example", ("linux.personality",),
+    plugin_set.add("example", make_plugin("example", ("linux.intelRdt",),
                                           options=ExampleOptions, limpet_plan=limpet_plan))
     unit_bundle.config_file.write_text("plugins:\n  options:\n    example: {level: 3}\n")
     unit_bundle.compile()
@@ -253,25 +253,25 @@ def test_plugin_sees_its_options_in_the_plan_context(unit_bundle: Any, plugin_se
 
 def test_opt_in_plugin_is_not_loaded_unless_enabled(tmp_path: Path, plugin_set: Any,
                                                     make_plugin: Any) -> None:
-    plugin_set.add("optional", make_plugin("optional", ("linux.personality",),
+    plugin_set.add("optional", make_plugin("optional", ("linux.intelRdt",),
                                            default_enabled=False))
     loaded = load(tmp_path)
     assert "optional" not in loaded.loaded
-    assert "linux.personality" not in loaded.claims
+    assert "linux.intelRdt" not in loaded.claims
     assert "optional" in loaded.available
 
 
 def test_opt_in_plugin_loads_when_listed_in_enable(tmp_path: Path, plugin_set: Any,
                                                    make_plugin: Any) -> None:
-    plugin_set.add("optional", make_plugin("optional", ("linux.personality",),
+    plugin_set.add("optional", make_plugin("optional", ("linux.intelRdt",),
                                            default_enabled=False))
     loaded = load(tmp_path, "plugins:\n  enable: [optional]\n")
     assert "optional" in loaded.loaded
-    assert loaded.claims["linux.personality"] == "optional"
+    assert loaded.claims["linux.intelRdt"] == "optional"
 
 
 def test_block_wins_over_enable(tmp_path: Path, plugin_set: Any, make_plugin: Any) -> None:
-    plugin_set.add("optional", make_plugin("optional", ("linux.personality",),
+    plugin_set.add("optional", make_plugin("optional", ("linux.intelRdt",),
                                            default_enabled=False))
     loaded = load(tmp_path, "plugins:\n  enable: [optional]\n  block: [optional]\n")
     assert "optional" not in loaded.loaded
@@ -329,32 +329,32 @@ def test_two_plugins_offering_one_backend_is_an_error(tmp_path: Path, plugin_set
 def test_limpet_validate_error_stops_compile_with_its_path(unit_bundle: Any, plugin_set: Any,
                                                            make_plugin: Any) -> None:
     def limpet_validate(spec: Any, ctx: PlanContext) -> None:
-        raise SpecError("linux.personality.domain", "not supported here")
+        raise SpecError("linux.intelRdt.closID", "not supported here")
 
-    plugin_set.add("persona", make_plugin("persona", ("linux.personality",),
-                                          limpet_validate=limpet_validate))
-    unit_bundle.config["linux"]["personality"] = {"domain": "LINUX32"}
+    plugin_set.add("rdt", make_plugin("rdt", ("linux.intelRdt",),
+                                      limpet_validate=limpet_validate))
+    unit_bundle.config["linux"]["intelRdt"] = {"closID": "guaranteed"}
     with pytest.raises(SpecError) as info:
         unit_bundle.compile()
-    assert str(info.value) == "linux.personality.domain: not supported here"
+    assert str(info.value) == "linux.intelRdt.closID: not supported here"
 
 
 def test_limpet_plan_ops_record_the_plugin_and_its_handler(unit_bundle: Any, plugin_set: Any,
                                                            make_plugin: Any) -> None:
     def limpet_plan(spec: Any, plan: Any, ctx: PlanContext) -> None:
-        plan.add("process", "set-personality", "linux.personality",
-                 domain=spec.linux.personality.domain)
+        plan.add("process", "rdt:set-clos", "linux.intelRdt",
+                 closID=spec.linux.intel_rdt.clos_id)
 
-    plugin_set.add("persona", make_plugin(
-        "persona", ("linux.personality",), limpet_plan=limpet_plan,
-        handlers={"set-personality": "persona_ops:set_personality"}))
-    unit_bundle.config["linux"]["personality"] = {"domain": "LINUX32"}
+    plugin_set.add("rdt", make_plugin(
+        "rdt", ("linux.intelRdt",), limpet_plan=limpet_plan,
+        handlers={"rdt:set-clos": "rdt_ops:set_clos"}))
+    unit_bundle.config["linux"]["intelRdt"] = {"closID": "guaranteed"}
     plan = unit_bundle.plan()
-    [op] = [op for op in plan.ops("process") if op.kind == "set-personality"]
-    assert op.plugin == "persona"
-    assert op.where == "linux.personality"
-    assert op.args == {"domain": "LINUX32"}
-    assert plan.to_json()["handlers"]["set-personality"] == "persona_ops:set_personality"
+    [op] = [op for op in plan.ops("process") if op.kind == "rdt:set-clos"]
+    assert op.plugin == "rdt"
+    assert op.where == "linux.intelRdt"
+    assert op.args == {"closID": "guaranteed"}
+    assert plan.to_json()["handlers"]["rdt:set-clos"] == "rdt_ops:set_clos"
 
 
 def test_op_kind_without_a_handler_fails_compile(unit_bundle: Any, plugin_set: Any,
@@ -362,7 +362,7 @@ def test_op_kind_without_a_handler_fails_compile(unit_bundle: Any, plugin_set: A
     def limpet_plan(spec: Any, plan: Any, ctx: PlanContext) -> None:
         plan.add("process", "orphan-op", None)
 
-    plugin_set.add("orphan", make_plugin("orphan", ("linux.personality",),
+    plugin_set.add("orphan", make_plugin("orphan", ("linux.intelRdt",),
                                          limpet_plan=limpet_plan))
     with pytest.raises(ExecutionError) as info:
         unit_bundle.compile()
@@ -382,7 +382,9 @@ def test_limpet_trace_reports_each_hook_call(tmp_path: Path, monkeypatch: pytest
 # --- lifecycle hooks: limpet_created, limpet_started, limpet_deleted -------------------------
 
 def _recorder(make_plugin: Any, calls: list[tuple[str, LifecycleContext]], *hooks: str,
-              fail: bool = False) -> Any:
+              fail: bool = False, ask: bool = True) -> Any:
+    """A plugin implementing ``hooks``; ``ask``: its limpet_plan asks for them
+    (plan.lifecycle), as a container needs them to be recorded in state.json."""
     def hook_for(name: str) -> Any:
         def hook(ctx: LifecycleContext) -> None:
             calls.append((name, ctx))
@@ -391,7 +393,11 @@ def _recorder(make_plugin: Any, calls: list[tuple[str, LifecycleContext]], *hook
 
         return hook
 
-    return make_plugin("recorder", ("linux.personality",),
+    def limpet_plan(spec: Any, plan: Any, ctx: Any) -> None:
+        if ask:
+            plan.lifecycle.update(hooks)
+
+    return make_plugin("recorder", ("linux.intelRdt",), limpet_plan=limpet_plan,
                        **{name: hook_for(name) for name in hooks})
 
 
@@ -441,6 +447,27 @@ def test_create_reports_created_and_calls_limpet_created(
         init.returncode = 0   # reaped by create()
 
 
+def test_only_the_lifecycle_hooks_a_plan_asks_for_are_recorded(
+        unit_bundle: Any, plugin_set: Any, make_plugin: Any) -> None:
+    calls: list[tuple[str, LifecycleContext]] = []
+    plugin_set.add("recorder", _recorder(make_plugin, calls, "limpet_started",
+                                         "limpet_deleted", ask=False))
+    # Implemented is not enough: start and delete would load every plugin for nothing.
+    assert unit_bundle.plan().lifecycle == set()
+    plugin_set.add("recorder", _recorder(make_plugin, calls, "limpet_started"))
+    assert unit_bundle.plan().lifecycle == {"limpet_started"}
+
+
+def test_a_plan_asking_for_an_unknown_lifecycle_hook_fails(
+        unit_bundle: Any, plugin_set: Any, make_plugin: Any) -> None:
+    def limpet_plan(spec: Any, plan: Any, ctx: Any) -> None:
+        plan.lifecycle.add("limpet_paused")
+
+    plugin_set.add("asker", make_plugin("asker", ("linux.intelRdt",), limpet_plan=limpet_plan))
+    with pytest.raises(ExecutionError, match="unknown lifecycle hook.*limpet_paused"):
+        unit_bundle.plan()
+
+
 def test_start_releases_the_init_and_calls_limpet_started(
         tmp_path: Path, plugin_set: Any, make_plugin: Any,
         monkeypatch: pytest.MonkeyPatch) -> None:
@@ -452,12 +479,12 @@ def test_start_releases_the_init_and_calls_limpet_started(
                          hooks=["limpet_started"])
     fifo = os.path.join(store.dir("c1"), "exec.fifo")
     os.mkfifo(fifo)
-    holder = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)   # the "init" has written its byte
+    # The "init": writes its byte once start opens the fifo, then "execs" (closes it).
+    init = subprocess.Popen(["sh", "-c", f"printf 0 > {fifo}"])
     try:
-        os.write(holder, b"0")
         lifecycle.start(store, "c1")
     finally:
-        os.close(holder)
+        init.wait()
     assert not os.path.exists(fifo)
     assert [(name, ctx.container_id, ctx.pid) for name, ctx in calls] == [
         ("limpet_started", "c1", os.getpid())]

@@ -138,9 +138,20 @@ def test_status_with_live_init_and_no_fifo_is_running(tmp_path: Path) -> None:
     assert status(data, str(tmp_path)) == "running"
 
 
-def test_status_paused_when_recorded_and_alive(tmp_path: Path) -> None:
-    data = state_data(pid=os.getpid(), initStartTime=proc_start_time(os.getpid()), paused=True)
+def test_status_paused_when_the_control_module_says_frozen(tmp_path: Path) -> None:
+    """The freezer is asked through the module the cgroups plugin recorded (facts.control),
+    before exec.fifo: a frozen created container is paused too (runc)."""
+    (tmp_path / "freezer.state").write_text("FROZEN\n")
+    facts = {"control": "limpet.plugins.cgroups.control",
+             "cgroups": {"driver": "v1", "dirs": [{"hierarchy": "freezer", "path": str(tmp_path),
+                                                   "mount": "/", "controllers": ["freezer"]}]}}
+    data = state_data(pid=os.getpid(), initStartTime=proc_start_time(os.getpid()), facts=facts)
+    (tmp_path / "exec.fifo").touch()
     assert status(data, str(tmp_path)) == "paused"
+    (tmp_path / "freezer.state").write_text("THAWED\n")
+    assert status(data, str(tmp_path)) == "created"
+    assert status(state_data(pid=os.getpid(), initStartTime=proc_start_time(os.getpid()),
+                             paused=True), str(tmp_path)) == "created"   # no longer trusted
 
 
 def test_status_creating_lasts_while_the_creating_runtime_lives(tmp_path: Path) -> None:
