@@ -33,6 +33,12 @@ CAPABILITIES = (
     "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
 )
 CAP_NUMBER = {name: i for i, name in enumerate(CAPABILITIES)}
+#: getrlimit(2): every resource Linux defines (numbers from the kernel headers, const()).
+RLIMITS = (
+    "RLIMIT_AS", "RLIMIT_CORE", "RLIMIT_CPU", "RLIMIT_DATA", "RLIMIT_FSIZE", "RLIMIT_LOCKS",
+    "RLIMIT_MEMLOCK", "RLIMIT_MSGQUEUE", "RLIMIT_NICE", "RLIMIT_NOFILE", "RLIMIT_NPROC",
+    "RLIMIT_RSS", "RLIMIT_RTPRIO", "RLIMIT_RTTIME", "RLIMIT_SIGPENDING", "RLIMIT_STACK",
+)
 RLIM_INFINITY_SPEC = 2**64 - 1
 
 
@@ -57,9 +63,9 @@ def set_rlimits(ctx: Any, args: dict[str, Any]) -> None:
     """process.rlimits: setrlimit(2) each; a refusal names the limit and the values."""
     for item in args["rlimits"]:
         name = item["type"]
-        number = getattr(resource, name, None)
-        if number is None:
+        if name not in RLIMITS:
             raise ExecutionError(item["where"], f"{name} is not known to this system")
+        number = const(name)
         soft, hard = (resource.RLIM_INFINITY if v == RLIM_INFINITY_SPEC else v
                       for v in (item["soft"], item["hard"]))
         try:
@@ -111,15 +117,22 @@ def set_credentials(ctx: Any, args: dict[str, Any]) -> None:
     caps = args.get("capabilities")
     if caps is not None:
         keep = _mask(caps.get("bounding"))
-        for number in range(last_cap() + 1):
-            if not keep & (1 << number):
-                sysc.prctl(const("PR_CAPBSET_DROP"), number)
+        try:
+            for number in range(last_cap() + 1):
+                if not keep & (1 << number):
+                    sysc.prctl(const("PR_CAPBSET_DROP"), number)
+        except OSError as exc:
+            raise ExecutionError("process.capabilities.bounding", f"cannot drop "
+                                 f"{CAPABILITIES[number]} from the bounding set: "
+                                 f"{exc.strerror}", errno=exc.errno) from None
         sysc.prctl(const("PR_SET_KEEPCAPS"), 1)
     try:
         os.setgroups(args.get("additionalGids") or [])
-    except PermissionError:
+    except PermissionError as exc:
         if args.get("additionalGids"):
-            raise
+            raise ExecutionError("process.user.additionalGids", f"setgroups "
+                                 f"{args['additionalGids']}: {exc.strerror}",
+                                 errno=exc.errno) from None
     uid, gid = args.get("uid", 0), args.get("gid", 0)
     try:
         os.setresgid(gid, gid, gid)
@@ -131,8 +144,14 @@ def set_credentials(ctx: Any, args: dict[str, Any]) -> None:
         raise ExecutionError("process.user.uid", f"setuid {uid}: {exc.strerror}") from None
     if caps is not None:
         sysc.prctl(const("PR_SET_KEEPCAPS"), 0)
-        sysc.capset(_mask(caps.get("effective")), _mask(caps.get("permitted")),
-                    _mask(caps.get("inheritable")))
+        try:
+            sysc.capset(_mask(caps.get("effective")), _mask(caps.get("permitted")),
+                        _mask(caps.get("inheritable")))
+        except OSError as exc:
+            raise ExecutionError("process.capabilities", f"capset (effective, permitted, "
+                                 f"inheritable): {exc.strerror}", errno=exc.errno,
+                                 hint="effective and inheritable capabilities must be "
+                                 "permitted (inheritable: also in the bounding set)") from None
         sysc.prctl(const("PR_CAP_AMBIENT"), const("PR_CAP_AMBIENT_CLEAR_ALL"))
         for name in caps.get("ambient") or []:
             ambient = CAP_NUMBER.get(name)
@@ -154,7 +173,11 @@ def set_credentials(ctx: Any, args: dict[str, Any]) -> None:
 
 
 def no_new_privileges(ctx: Any, args: dict[str, Any]) -> None:
-    ctx.sys.prctl(const("PR_SET_NO_NEW_PRIVS"), 1)
+    try:
+        ctx.sys.prctl(const("PR_SET_NO_NEW_PRIVS"), 1)
+    except OSError as exc:
+        raise ExecutionError("process.noNewPrivileges", f"prctl(PR_SET_NO_NEW_PRIVS): "
+                             f"{exc.strerror}", errno=exc.errno) from None
 
 
 _TIOCSPTLCK = 0x40045431

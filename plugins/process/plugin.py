@@ -1,19 +1,33 @@
-"""The process plugin: process args, env, cwd, user, capabilities, rlimits and
-noNewPrivileges (config.md#process, #posix-process, #linux-process)."""
+"""The process plugin: the container process and its security attributes
+(config.md#process, #posix-process, #linux-process; config-linux.md#sysctl, #personality,
+#memory-policy, #mount-label).
+
+One module per spec area, each with its checks, its plan and its (lean) op handlers:
+``ops`` (args, env, cwd, user, capabilities, rlimits, noNewPrivileges, terminal), ``oom``
+(oomScoreAdj), ``sysctl``, ``scheduler`` (scheduler, ioPriority), ``personality``,
+``mempolicy`` (memoryPolicy), ``affinity`` (execCPUAffinity) and ``lsm`` (apparmorProfile,
+selinuxLabel, mountLabel).
+
+The init's last steps, in order: oomScoreAdj (``prepare``, by the runtime), sysctls
+(``sysctl``), rlimits, memory policy, umask, cwd (``process``), then in ``credentials``:
+scheduler, I/O priority and the LSM exec labels while the init still has its capabilities,
+then user and groups, capabilities, no_new_privs, personality; then the exec of the program.
+"""
 
 from __future__ import annotations
 
 import os
-import resource
 from typing import Any
 
 from limpet.core.errors import SpecError
 from limpet.core.log import log
 from limpet.core.pluginapi import PluginInfo, hookimpl
 
-from .ops import CAP_NUMBER, CAPABILITIES, last_cap
+from . import affinity, lsm, mempolicy, oom, personality, scheduler, sysctl
+from .ops import CAP_NUMBER, CAPABILITIES, RLIMITS, last_cap
 
-OPS = "limpet.plugins.process.ops"
+PKG = "limpet.plugins.process"
+OPS = f"{PKG}.ops"
 CAP_SETS = ("bounding", "effective", "inheritable", "permitted", "ambient")
 
 
@@ -24,9 +38,21 @@ def limpet_declare() -> PluginInfo:
         version="0.1.0",
         claims=("process.args", "process.env", "process.cwd", "process.user",
                 "process.terminal", "process.consoleSize",
-                "process.capabilities", "process.rlimits", "process.noNewPrivileges"),
-        features={"linux": {"capabilities": list(CAPABILITIES)}},
-        description="the container process: args, env, cwd, user, capabilities, rlimits",
+                "process.capabilities", "process.rlimits", "process.noNewPrivileges",
+                "process.oomScoreAdj", "process.scheduler", "process.ioPriority",
+                "process.execCPUAffinity", "process.apparmorProfile", "process.selinuxLabel",
+                "linux.sysctl", "linux.personality", "linux.memoryPolicy", "linux.mountLabel"),
+        features={"linux": {
+            "capabilities": list(CAPABILITIES),
+            "apparmor": {"enabled": True},
+            "selinux": {"enabled": True},
+            "memoryPolicy": {"modes": list(mempolicy.MODES),
+                             "flags": ["MPOL_F_NUMA_BALANCING", "MPOL_F_RELATIVE_NODES",
+                                       "MPOL_F_STATIC_NODES"]},
+        }},
+        description="the container process: args, env, cwd, user, capabilities, rlimits, "
+                    "oomScoreAdj, sysctl, scheduler, I/O priority, personality, memory "
+                    "policy, AppArmor and SELinux",
     )
 
 
@@ -40,6 +66,14 @@ def limpet_op_handlers() -> dict[str, str]:
         "set-credentials": f"{OPS}:set_credentials",
         "no-new-privileges": f"{OPS}:no_new_privileges",
         "setup-terminal": f"{OPS}:setup_terminal",
+        "set-oom-score-adj": f"{PKG}.oom:set_oom_score_adj",
+        "write-sysctls": f"{PKG}.sysctl:write_sysctls",
+        "set-scheduler": f"{PKG}.scheduler:set_scheduler",
+        "set-io-priority": f"{PKG}.scheduler:set_io_priority",
+        "set-personality": f"{PKG}.personality:set_personality",
+        "set-memory-policy": f"{PKG}.mempolicy:set_memory_policy",
+        "apparmor-exec-profile": f"{PKG}.lsm:apparmor_exec_profile",
+        "selinux-exec-label": f"{PKG}.lsm:selinux_exec_label",
     }
 
 
@@ -72,13 +106,22 @@ def limpet_validate(spec: Any, ctx: Any) -> None:
     seen: dict[str, int] = {}
     for i, rl in enumerate(process.rlimits or []):
         where = f"process.rlimits[{i}]"
-        if not hasattr(resource, rl.type):
-            raise SpecError(f"{where}.type", f"unknown rlimit {rl.type!r}")
+        if rl.type not in RLIMITS:
+            raise SpecError(f"{where}.type", f"unknown rlimit {rl.type!r} (getrlimit(2) "
+                            f"defines {', '.join(RLIMITS)})")
         if rl.type in seen:
             raise SpecError(f"{where}.type", f"{rl.type} is also process.rlimits[{seen[rl.type]}]")
         seen[rl.type] = i
         if rl.soft > rl.hard:
             raise SpecError(where, f"{rl.type} soft limit {rl.soft} exceeds hard limit {rl.hard}")
+    oom.validate(spec)
+    sysctl.validate(spec)
+    scheduler.validate_scheduler(spec)
+    scheduler.validate_io_priority(spec)
+    personality.validate(spec)
+    mempolicy.validate(spec)
+    affinity.validate(spec)
+    lsm.validate(spec)
 
 
 @hookimpl
@@ -88,10 +131,14 @@ def limpet_plan(spec: Any, plan: Any, ctx: Any) -> None:
     uid = user.uid if user and user.uid is not None else 0
     gid = user.gid if user and user.gid is not None else 0
     plan.process.update(args=list(process.args), env=list(process.env or []), cwd=process.cwd)
+    oom.plan(spec, plan)
+    sysctl.plan(spec, plan)
     if process.rlimits:
         plan.add("process", "set-rlimits", "process.rlimits", rlimits=[
             {"type": r.type, "soft": r.soft, "hard": r.hard, "where": f"process.rlimits[{i}]"}
             for i, r in enumerate(process.rlimits)])
+    mempolicy.plan(spec, plan)
+    affinity.plan(spec, plan)
     if process.terminal:
         size = process.console_size
         plan.add("process", "setup-terminal", "process.terminal",
@@ -100,6 +147,9 @@ def limpet_plan(spec: Any, plan: Any, ctx: Any) -> None:
     plan.add("process", "set-umask", "process.user.umask", umask=umask)
     plan.add("process", "prepare-cwd", "process.cwd", cwd=process.cwd)
     plan.add("process", "set-home", "process.env", uid=uid)
+    # Before the capabilities are applied: these may need CAP_SYS_NICE, CAP_SYS_ADMIN.
+    scheduler.plan(spec, plan)
+    lsm.plan(spec, plan)
     caps = process.capabilities
     plan.add("credentials", "set-credentials", "process.user", uid=uid, gid=gid,
              additionalGids=list(user.additional_gids or []) if user else [],
@@ -108,3 +158,4 @@ def limpet_plan(spec: Any, plan: Any, ctx: Any) -> None:
              {s: list(getattr(caps, s) or []) for s in CAP_SETS})
     if process.no_new_privileges:
         plan.add("credentials", "no-new-privileges", "process.noNewPrivileges")
+    personality.plan(spec, plan)
