@@ -12,8 +12,11 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, Protocol
 
-#: Stands for an absent ``linux.resources`` (the v1 device defaults still apply).
-NO_RESOURCES = SimpleNamespace(devices=None, memory=None, cpu=None, pids=None)
+#: The attributes of ``linux.resources`` (core.spec.LinuxResources), all absent.
+SECTIONS = ("devices", "memory", "cpu", "pids", "block_io", "hugepage_limits", "network",
+            "rdma", "unified")
+#: Stands for an absent ``linux.resources`` (the device defaults still apply).
+NO_RESOURCES = SimpleNamespace(**dict.fromkeys(SECTIONS))
 
 
 @dataclass(frozen=True)
@@ -30,7 +33,13 @@ class CgroupDir:
     controllers: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {"hierarchy": self.hierarchy, "path": self.path, "mount": self.mount}
+        return {"hierarchy": self.hierarchy, "path": self.path, "mount": self.mount,
+                "controllers": list(self.controllers)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CgroupDir:
+        return cls(data["hierarchy"], data["path"], data["mount"],
+                   tuple(data.get("controllers") or ()))
 
 
 @dataclass(frozen=True)
@@ -40,6 +49,10 @@ class Setting:
     ``where`` is the config path it comes from (errors name it); ``hint`` is added to the
     error if the kernel refuses the write; ``probe`` asks validation to check that the file
     exists at the hierarchy's root (for optional kernel features such as memsw).
+    ``alternatives`` are (file, value) pairs written instead when ``file`` does not exist in
+    the container's cgroup (``blkio.bfq.weight``, else ``blkio.weight``); ``verify`` reads
+    the file back and fails if the kernel accepted the value but ignored it; ``usage`` names
+    a usage file that must not exceed the value (memory.checkBeforeUpdate).
     """
 
     controller: str
@@ -48,6 +61,9 @@ class Setting:
     where: str
     hint: str | None = None
     probe: bool = False
+    alternatives: tuple[tuple[str, str], ...] = ()
+    verify: bool = False
+    usage: str | None = None
 
 
 class Driver(Protocol):
@@ -58,8 +74,9 @@ class Driver(Protocol):
     def locate(self, cgroup: Any) -> list[CgroupDir]:
         """The container's directories for a parsed cgroupsPath (:class:`.paths.CgroupPath`)."""
 
-    def settings(self, resources: Any) -> list[Setting]:
-        """Convert ``linux.resources`` into ordered writes; SpecError if not possible."""
+    def settings(self, resources: Any, update: bool = False) -> list[Setting]:
+        """Convert ``linux.resources`` into ordered writes; SpecError if not possible.
+        ``update``: only the sections present (no device defaults for an absent list)."""
 
     def check(self, settings: list[Setting]) -> None:
         """SpecError naming the setting's config path if the host cannot apply it."""

@@ -36,6 +36,32 @@ def write(path: str, value: str, where: str | None, hint: str | None = None) -> 
                              errno=code, hint=hint) from None
 
 
+def apply(path: str, value: str, where: str | None, hint: str | None = None,
+          alternatives: list[tuple[str, str]] | None = None, verify: bool = False,
+          usage: str | None = None) -> None:
+    """Write one setting: to ``path``, or, if that file does not exist, to the first of
+    ``alternatives`` (file names in the same directory, each with its own value) that does;
+    ``usage``: refuse a limit below the current usage in that file first (runc's
+    checkBeforeUpdate); ``verify``: read the value back (a kernel may accept and ignore)."""
+    directory = os.path.dirname(path)
+    for name, other in alternatives or []:
+        if os.path.exists(path):
+            break
+        if os.path.exists(os.path.join(directory, name)):
+            path, value = os.path.join(directory, name), other
+    if usage is not None and value not in ("-1", "max"):
+        used = int(read(os.path.join(directory, usage), where))
+        if used > int(value):
+            raise ExecutionError(where, f"the cgroup already uses {used} bytes, more than the "
+                                 f"new limit {value} (checkBeforeUpdate)")
+    write(path, value, where, hint)
+    if verify:
+        got = read(path, where)
+        if got != value:
+            raise ExecutionError(where, f"the kernel accepted {value} for {path} but ignored "
+                                 f"it (it reads {got})", hint=hint)
+
+
 def read(path: str, where: str | None = None) -> str:
     """The stripped content of a cgroup file."""
     try:

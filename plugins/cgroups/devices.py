@@ -7,8 +7,13 @@ deny -> ``devices.deny``, as ``"c 1:3 rwm"``; type defaults to ``a``, major and 
 (config-linux.md#default-devices), /dev/pts, /dev/ptmx and tun keep working and mknod(2)
 is allowed. Like runc, the defaults come last: a rule cannot take them away.
 
-v2 has no device files: the kernel wants a BPF_PROG_TYPE_CGROUP_DEVICE program, which
-limpet does not generate yet, so rules are refused with a clear error rather than ignored.
+v2 has no device files: the same rules, in the same order, become a
+BPF_PROG_TYPE_CGROUP_DEVICE program (:mod:`.bpf_devices`) attached to the container's
+cgroup by the ``cgroup-devices`` op (:func:`rules` gives them to the plugin).
+
+Both backends replay the rules through :class:`.bpf_devices.Emulator` at validation: a deny
+rule that the v1 kernel would silently ignore (it takes access from inside a wider wildcard
+rule) is an error naming the rule, as in runc.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Any
 
 from limpet.core.errors import SpecError
 
+from . import bpf_devices
 from .base import Setting
 
 SECTION = "devices"
@@ -45,6 +51,12 @@ def validate(resources: Any) -> None:
             value = getattr(rule, name)
             if value is not None and value < -1:
                 raise SpecError(f"{where}.{name}", f"{value} is not a device number")
+    emulator = bpf_devices.Emulator()
+    for where, rule in rules(resources):
+        try:
+            emulator.apply(rule)
+        except ValueError as exc:
+            raise SpecError(where, str(exc)) from None
 
 
 def _number(value: int | None) -> str:
@@ -59,6 +71,22 @@ def rule_string(rule: Any) -> str:
     return f"{kind} {_number(rule.major)}:{_number(rule.minor)} {rule.access}"
 
 
+def rules(resources: Any) -> list[tuple[str, bpf_devices.Rule]]:
+    """(config path, rule) in the order they apply: deny all, the spec's, the defaults."""
+    out = [(f"{WHERE} (deny all first)", bpf_devices.Rule(False, "a"))]
+    for i, rule in enumerate(resources.devices or []):
+        kind = rule.type or "a"
+        out.append((f"{WHERE}[{i}]", bpf_devices.Rule(
+            rule.allow, kind, -1 if rule.major is None else rule.major,
+            -1 if rule.minor is None else rule.minor, rule.access or "")))
+    for line in DEFAULT_ALLOW:
+        kind, numbers, access = line.split()
+        major, minor = (-1 if n == "*" else int(n) for n in numbers.split(":"))
+        out.append((f"{WHERE} (runc's default allow list)",
+                    bpf_devices.Rule(True, kind, major, minor, access)))
+    return out
+
+
 def v1(resources: Any) -> list[Setting]:
     out = [Setting("devices", "devices.deny", "a", f"{WHERE} (deny all first)")]
     for i, rule in enumerate(resources.devices or []):
@@ -70,8 +98,5 @@ def v1(resources: Any) -> list[Setting]:
 
 
 def v2(resources: Any) -> list[Setting]:
-    if resources.devices:
-        raise SpecError(WHERE, "device rules on cgroup v2 need a BPF device filter, which "
-                        "limpet does not implement yet", hint="use a cgroup v1 host or "
-                        "remove linux.resources.devices")
+    """Nothing to write: the plugin plans a ``cgroup-devices`` op with :func:`rules`."""
     return []

@@ -1,15 +1,20 @@
 """cgroups op handlers, run in the runtime process (lean: standard library, limpet.core).
 
-- ``cgroup-create`` (phase ``prepare``, before the init starts): make the container's
-  directories, fill v1 cpuset files / enable v2 controllers, and register the
-  ``cgroup-remove`` teardown (run by ``delete`` and by the rollback of a failed create);
-- ``cgroup-write`` (``prepare``): one value into one file (a limit, a device rule);
-- ``cgroup-attach`` (``init-created``): the init's pid into every ``cgroup.procs``; the
-  container process, forked by the init afterwards, inherits the cgroups;
+All in phase ``prepare``, before the init gets its plan (so before it creates any namespace:
+a new cgroup namespace then has the container's cgroup as its root):
+
+- ``cgroup-create``: make the container's directories, fill v1 cpuset files / enable v2
+  controllers, register the ``cgroup-remove`` teardown (run by ``delete`` and by the
+  rollback of a failed create), and record the facts later verbs use (below);
+- ``cgroup-write``: one value into one file (a limit, a v1 device rule);
+- ``cgroup-devices``: the cgroup v2 device filter, a BPF program (:mod:`.bpf_devices`);
+- ``cgroup-attach``: the init's pid into every ``cgroup.procs``; the container process,
+  forked by the init later, inherits the cgroups;
 - ``cgroup-remove`` (teardown): rmdir what ``cgroup-create`` made, never what it joined.
 
-The teardown op's args record every cgroup directory (``cgroups``) so that later verbs can
-find the container's processes with :func:`cgroup_pids`.
+Facts saved in state.json for the verbs after create: ``cgroups`` (driver, directories,
+the resources applied), ``control`` (the module that pauses, resumes, updates, reports
+stats: :mod:`.control`) and ``procsFiles`` (read by the core's ``kill --all``).
 """
 
 from __future__ import annotations
@@ -21,11 +26,13 @@ from collections.abc import Iterable
 from typing import Any
 
 from limpet.core.errors import ExecutionError
+from limpet.core.syscalls import Syscalls
 
-from . import cgfs
+from . import bpf_devices, cgfs
 
 REMOVE_KIND = "cgroup-remove"
 BACKENDS = ("v1", "v2")
+CONTROL = "limpet.plugins.cgroups.control"
 
 
 def create(pctx: Any, args: dict[str, Any]) -> None:
@@ -37,16 +44,30 @@ def create(pctx: Any, args: dict[str, Any]) -> None:
     backend = importlib.import_module(f".{args['driver']}", __package__)
     dirs: list[dict[str, Any]] = args["cgroups"]
     created: list[str] = []
+    extra = {} if args.get("enableRoot", True) else {"enable_root": False}
     try:
-        backend.create(dirs, where, created)
+        backend.create(dirs, where, created, **extra)
     finally:
         pctx.on_delete(REMOVE_KIND, where, driver=args["driver"],
                        cgroups=[d["path"] for d in dirs], remove=created)
+    pctx.facts["cgroups"] = {"driver": args["driver"], "dirs": dirs,
+                             "resources": args.get("resources") or {},
+                             "owned": all(d["path"] in created for d in dirs)}
+    pctx.facts["control"] = CONTROL
 
 
 def write(pctx: Any, args: dict[str, Any]) -> None:
-    """Write ``args["value"]`` to ``args["file"]``; errors name the config path."""
-    cgfs.write(args["file"], args["value"], args.get("where"), args.get("hint"))
+    """Write ``args["value"]`` to ``args["file"]`` (or an alternative); errors name the
+    config path."""
+    cgfs.apply(args["file"], args["value"], args.get("where"), args.get("hint"),
+               [(a[0], a[1]) for a in args.get("alternatives") or []],
+               verify=bool(args.get("verify")), usage=args.get("usage"))
+
+
+def device_filter(pctx: Any, args: dict[str, Any]) -> None:
+    """Attach the BPF device filter for ``args["rules"]`` to the cgroup v2 directory."""
+    rules = [bpf_devices.Rule.parse(r) for r in args["rules"]]
+    bpf_devices.attach(Syscalls(), args["path"], rules, args.get("where"))
 
 
 def attach(pctx: Any, args: dict[str, Any]) -> None:

@@ -1,24 +1,41 @@
 """The cgroups plugin: linux.cgroupsPath and linux.resources (config-linux.md#control-groups,
-#cgroups-path, #allowed-device-list, #memory, #cpu, #pids).
+#cgroups-path, #allowed-device-list, #memory, #cpu, #block-io, #huge-page-limits, #network,
+#pids, #rdma, #unified).
 
 Backends (area ``cgroups``): ``v1`` and ``v2`` (cgroupfs); config.yaml may pick one
-(``backends: {cgroups: v1}``), otherwise the host decides (:func:`.host.detect`). The
-systemd driver does not exist (no systemd on the hosts limpet targets yet).
+(``backends: {cgroups: v1}``), otherwise the host decides (:func:`.host.detect`). A
+``systemd`` backend is declared unavailable, with the reason, so that choosing it fails
+clearly (no systemd driver, and no systemd on the hosts limpet targets yet).
 
-Fail closed: every field of ``linux.resources`` this plugin does not apply yet is an error
-naming its path, never silently ignored. A field whose value asks for nothing (null, false,
-[], {}, and 0 where runc reads 0 as "not set") is accepted.
+Fail closed: a field the chosen backend cannot apply is an error naming its path (a v1-only
+field on v2, a controller the host lacks, a page size it does not offer), never silently
+ignored. A field whose value asks for nothing (null, false, [], {}, and 0 where runc reads 0
+as "not set") is accepted.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from limpet.core.errors import SpecError
 from limpet.core.pluginapi import Backend, PluginInfo, hookimpl
 from pydantic import BaseModel, ConfigDict, Field
 
-from . import cpu, cpuset, devices, host, memory, paths, pids
+from . import (
+    blkio,
+    cpu,
+    cpuset,
+    devices,
+    host,
+    hugetlb,
+    memory,
+    network,
+    paths,
+    pids,
+    rdma,
+    unified,
+)
 from .base import NO_RESOURCES, Driver
 from .v1 import V1
 from .v2 import V2
@@ -32,13 +49,19 @@ SUPPORTED: dict[str, tuple[str, ...] | None] = {
     memory.SECTION: memory.SUPPORTED,
     cpu.SECTION: cpu.SUPPORTED + cpuset.SUPPORTED,
     pids.SECTION: pids.SUPPORTED,
+    blkio.SECTION: blkio.SUPPORTED,
+    hugetlb.SECTION: None,
+    network.SECTION: None,
+    rdma.SECTION: None,
+    unified.SECTION: None,
 }
-#: Unsupported fields whose 0 runc reads as "not set" (docker sends some of them).
+#: Fields whose 0 runc reads as "not set" (docker sends some of them).
 ZERO_IS_UNSET = frozenset({
     "blockIO.weight", "blockIO.leafWeight", "memory.kernel", "memory.kernelTCP",
     "cpu.realtimeRuntime", "cpu.realtimePeriod", "cpu.burst", "cpu.idle",
 })
-VALIDATORS = (devices, memory, cpu, cpuset, pids)
+VALIDATORS = (devices, memory, cpu, cpuset, pids, blkio, hugetlb, network, rdma, unified)
+SYSTEMD_PROBE = "/run/systemd/system"
 
 
 class Options(BaseModel):
@@ -59,9 +82,10 @@ def limpet_declare() -> PluginInfo:
         version="0.1.0",
         claims=("linux.cgroupsPath", "linux.resources"),
         features={"linux": {"cgroup": {"v1": True, "v2": True, "systemd": False,
-                                       "systemdUser": False, "rdma": False}}},
+                                       "systemdUser": False, "rdma": True}}},
         options=Options,
-        description="cgroupfs v1/v2: cgroupsPath; devices, memory, cpu, cpuset, pids",
+        description="cgroupfs v1/v2: cgroupsPath and every linux.resources field; pause, "
+                    "update, stats",
     )
 
 
@@ -70,6 +94,7 @@ def limpet_op_handlers() -> dict[str, str]:
     return {
         "cgroup-create": f"{OPS}:create",
         "cgroup-write": f"{OPS}:write",
+        "cgroup-devices": f"{OPS}:device_filter",
         "cgroup-attach": f"{OPS}:attach",
         "cgroup-remove": f"{OPS}:remove",
     }
@@ -80,7 +105,22 @@ def limpet_backends() -> list[Backend]:
     return [
         Backend("cgroups", "v1", V1.from_host, "cgroup v1 cgroupfs (legacy and hybrid hosts)"),
         Backend("cgroups", "v2", V2.from_host, "cgroup v2 cgroupfs (unified hierarchy)"),
+        Backend("cgroups", "systemd", _no_systemd, "cgroups through systemd (unavailable)",
+                unavailable=systemd_unavailable()),
     ]
+
+
+def systemd_unavailable() -> str:
+    """Why the systemd backend cannot be used."""
+    running = os.path.isdir(SYSTEMD_PROBE)
+    return ("limpet has no systemd cgroup driver (not implemented: only cgroupfs, backends "
+            "v1 and v2)" + ("" if running else f", and this host runs no systemd "
+                            f"({SYSTEMD_PROBE} is absent)"))
+
+
+def _no_systemd() -> Driver:
+    raise SpecError("linux.cgroupsPath", f"the systemd cgroup backend is unavailable: "
+                    f"{systemd_unavailable()}")
 
 
 def driver_for(ctx: Any) -> Driver:
@@ -170,15 +210,31 @@ def limpet_validate(spec: Any, ctx: Any) -> None:
 def limpet_plan(spec: Any, plan: Any, ctx: Any) -> None:
     if not _wanted(spec, ctx):
         return
+    from limpet.core.spec import dump
+
     driver = driver_for(ctx)
     cgroup = _cgroup(spec, ctx)
     dirs = driver.locate(cgroup)
+    resources = _resources(spec)
     where = paths.WHERE
+    extra: dict[str, Any] = {}
+    if getattr(driver, "hybrid", False):
+        extra["enableRoot"] = False
     plan.add("prepare", "cgroup-create", where, driver=driver.name, cgroup=str(cgroup),
-             cgroups=[d.to_json() for d in dirs])
-    for setting in driver.settings(_resources(spec)):
+             cgroups=[d.to_json() for d in dirs],
+             resources=dump(resources) if resources is not NO_RESOURCES else {}, **extra)
+    for setting in driver.settings(resources):
         args: dict[str, Any] = {"file": driver.file_for(dirs, setting), "value": setting.value}
         if setting.hint:
             args["hint"] = setting.hint
+        if setting.alternatives:
+            args["alternatives"] = [list(a) for a in setting.alternatives]
+        if setting.verify:
+            args["verify"] = True
+        if setting.usage:
+            args["usage"] = setting.usage
         plan.add("prepare", "cgroup-write", setting.where, **args)
-    plan.add("init-created", "cgroup-attach", where, cgroups=[d.path for d in dirs])
+    if driver.name == "v2" and (resources.devices or not ctx.host.rootless):
+        plan.add("prepare", "cgroup-devices", devices.WHERE, path=dirs[0].path,
+                 rules=[str(rule) for _, rule in devices.rules(resources)])
+    plan.add("prepare", "cgroup-attach", where, cgroups=[d.path for d in dirs])

@@ -3,7 +3,9 @@
 The container joins every mounted v1 hierarchy, as runc does (so that freezer, stats and
 ``kill --all`` work whatever limits were asked), e.g. on this kind of host
 ``/sys/fs/cgroup/{cpu,cpuacct,cpuset,memory,devices,freezer,blkio,pids,systemd}/<path>``.
-A hybrid host's cgroup2 mount (``/sys/fs/cgroup/unified``) is left alone.
+On a hybrid host the container also gets its own directory in the cgroup2 mount
+(``/sys/fs/cgroup/unified/<path>``, hierarchy ``""``), as runc does: no limits are set there,
+but a container with a cgroup namespace then sees itself, not the host, at ``0::/``.
 """
 
 from __future__ import annotations
@@ -13,12 +15,25 @@ from typing import Any
 
 from limpet.core.errors import SpecError
 
-from . import cgfs, cpu, cpuset, devices, memory, paths, pids
+from . import (
+    blkio,
+    cgfs,
+    cpu,
+    cpuset,
+    devices,
+    hugetlb,
+    memory,
+    network,
+    paths,
+    pids,
+    rdma,
+    unified,
+)
 from .base import CgroupDir, Setting
 from .host import MOUNTINFO, PROC_CGROUP, Mount, read_mounts, read_own
 
 #: Controller modules in the order their settings are written.
-CONTROLLERS = (devices, memory, cpu, cpuset, pids)
+CONTROLLERS = (devices, memory, cpu, cpuset, pids, blkio, hugetlb, network, rdma, unified)
 
 
 class V1:
@@ -31,6 +46,7 @@ class V1:
         for mount in mounts:
             if mount.fstype == "cgroup" and mount.controllers:
                 self.hierarchies.setdefault(mount.key, mount)
+        self.unified = next((m for m in mounts if m.fstype == "cgroup2"), None)
         self.own = own
 
     @classmethod
@@ -47,13 +63,19 @@ class V1:
             target = paths.under(own, cgroup)
             dirs.append(CgroupDir(key, paths.host_dir(mount.mountpoint, mount.root, target),
                                   mount.mountpoint, mount.controllers))
+        if self.unified is not None and self.hierarchies:
+            target = paths.under(self.own.get(frozenset(), "/"), cgroup)
+            dirs.append(CgroupDir("", paths.host_dir(self.unified.mountpoint,
+                                                     self.unified.root, target),
+                                  self.unified.mountpoint))
         return dirs
 
-    def settings(self, resources: Any) -> list[Setting]:
+    def settings(self, resources: Any, update: bool = False) -> list[Setting]:
         out: list[Setting] = []
         for module in CONTROLLERS:
-            if module is devices and "devices" not in self.controllers() \
-                    and not resources.devices:
+            if module is devices and (update and resources.devices is None or
+                                      "devices" not in self.controllers()
+                                      and not resources.devices):
                 continue  # only the default rules, and no device controller to take them
             out += module.v1(resources)
         return out
@@ -62,13 +84,26 @@ class V1:
         available = self.controllers()
         for setting in settings:
             if setting.controller not in available:
+                hint = None
+                if self.unified is not None and setting.controller in self._unified_has():
+                    hint = (f"on this hybrid host {setting.controller} is bound to the cgroup "
+                            f"v2 hierarchy at {self.unified.mountpoint}, which the v1 backend "
+                            "sets no limits in")
                 raise SpecError(setting.where, f"the {setting.controller} cgroup v1 "
-                                "controller is not mounted on this host")
+                                "controller is not mounted on this host", hint=hint)
             if setting.probe:
                 mount = self._mount(setting.controller)
                 if not os.path.exists(os.path.join(mount.mountpoint, setting.file)):
                     raise SpecError(setting.where, f"{setting.file} does not exist in "
                                     f"{mount.mountpoint}", hint=setting.hint)
+
+    def _unified_has(self) -> set[str]:
+        assert self.unified is not None
+        try:
+            return set(cgfs.read(os.path.join(self.unified.mountpoint,
+                                              "cgroup.controllers")).split())
+        except Exception:
+            return set()
 
     def _mount(self, controller: str) -> Mount:
         return next(m for m in self.hierarchies.values() if controller in m.controllers)
@@ -85,7 +120,7 @@ def create(dirs: list[dict[str, Any]], where: str | None, created: list[str]) ->
     for d in dirs:
         created.extend(cgfs.make(d["mount"], d["path"], where))
     for d in dirs:
-        if not os.path.exists(os.path.join(d["mount"], "cpuset.cpus")):
+        if not d["hierarchy"] or not os.path.exists(os.path.join(d["mount"], "cpuset.cpus")):
             continue
         chain = cgfs.levels(d["mount"], d["path"])
         for parent, child in zip(chain, chain[1:], strict=False):

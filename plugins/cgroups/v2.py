@@ -4,7 +4,9 @@ On a pure v2 host the hierarchy is ``/sys/fs/cgroup``; on a hybrid host it is wh
 cgroup2 mount exists (``/sys/fs/cgroup/unified``, usually without the controllers that are
 bound to v1 there: asking for them is a clear error at validation).
 Controllers are enabled top-down in each ancestor's ``cgroup.subtree_control``
-(Documentation/admin-guide/cgroup-v2.rst, "Enabling and Disabling").
+(Documentation/admin-guide/cgroup-v2.rst, "Enabling and Disabling"); on a hybrid host the
+root of the cgroup2 mount is left as it is (the host's, not limpet's).
+Device rules are a BPF program (:mod:`.bpf_devices`), planned as a ``cgroup-devices`` op.
 """
 
 from __future__ import annotations
@@ -15,11 +17,24 @@ from typing import Any
 
 from limpet.core.errors import ExecutionError, LimpetError, SpecError
 
-from . import cgfs, cpu, cpuset, devices, memory, paths, pids
+from . import (
+    blkio,
+    cgfs,
+    cpu,
+    cpuset,
+    devices,
+    hugetlb,
+    memory,
+    network,
+    paths,
+    pids,
+    rdma,
+    unified,
+)
 from .base import CgroupDir, Setting
 from .host import DEFAULT_ROOT, MOUNTINFO, PROC_CGROUP, Mount, read_mounts, read_own
 
-CONTROLLERS = (devices, memory, cpu, cpuset, pids)
+CONTROLLERS = (devices, memory, cpu, cpuset, pids, blkio, hugetlb, network, rdma, unified)
 
 
 class V2:
@@ -27,23 +42,29 @@ class V2:
 
     name = "v2"
 
-    def __init__(self, mount: Mount, own: str) -> None:
+    def __init__(self, mount: Mount, own: str, hybrid: bool = False) -> None:
         self.mount = mount
         self.own = own
+        #: v1 controllers are mounted too: the cgroup2 root is the host's to configure
+        self.hybrid = hybrid
 
     @classmethod
     def from_host(cls, mountinfo: str = MOUNTINFO, proc_cgroup: str = PROC_CGROUP,
                   root: str = DEFAULT_ROOT) -> V2:
-        mounts = [m for m in read_mounts(mountinfo) if m.fstype == "cgroup2"]
+        every = read_mounts(mountinfo)
+        mounts = [m for m in every if m.fstype == "cgroup2"]
         if not mounts:
             raise ExecutionError(paths.WHERE, "no cgroup2 filesystem is mounted on this host")
         mount = next((m for m in mounts if m.mountpoint == root), mounts[0])
-        return cls(mount, read_own(proc_cgroup).get(frozenset(), "/"))
+        hybrid = any(m.fstype == "cgroup" and m.controllers for m in every)
+        return cls(mount, read_own(proc_cgroup).get(frozenset(), "/"), hybrid)
 
     def controllers(self) -> set[str]:
+        """Those a child of the mount's root can use (on a hybrid host, only those the host
+        enabled in the root's subtree_control: limpet leaves the root alone there)."""
+        name = "cgroup.subtree_control" if self.hybrid else "cgroup.controllers"
         try:
-            return set(cgfs.read(os.path.join(self.mount.mountpoint, "cgroup.controllers"))
-                       .split())
+            return set(cgfs.read(os.path.join(self.mount.mountpoint, name)).split())
         except LimpetError:
             return set()
 
@@ -52,7 +73,7 @@ class V2:
         return [CgroupDir("", paths.host_dir(self.mount.mountpoint, self.mount.root, target),
                           self.mount.mountpoint, tuple(sorted(self.controllers())))]
 
-    def settings(self, resources: Any) -> list[Setting]:
+    def settings(self, resources: Any, update: bool = False) -> list[Setting]:
         out: list[Setting] = []
         for module in CONTROLLERS:
             out += module.v2(resources)
@@ -61,7 +82,7 @@ class V2:
     def check(self, settings: list[Setting]) -> None:
         available = self.controllers()
         for setting in settings:
-            if setting.controller not in available:
+            if setting.controller not in available and setting.controller != "cgroup":
                 raise SpecError(setting.where, f"the {setting.controller} controller is not "
                                 "available in the cgroup v2 hierarchy at "
                                 f"{self.mount.mountpoint} (it offers: "
@@ -71,7 +92,8 @@ class V2:
         return os.path.join(dirs[0].path, setting.file)
 
 
-def create(dirs: list[dict[str, Any]], where: str | None, created: list[str]) -> None:
+def create(dirs: list[dict[str, Any]], where: str | None, created: list[str],
+           enable_root: bool = True) -> None:
     """mkdir the container's cgroup level by level (appending new directories to ``created``),
     enabling every available controller in each ancestor's subtree_control before
     descending, from the hierarchy's root down (runc does the same). Enabling failures are
@@ -81,7 +103,8 @@ def create(dirs: list[dict[str, Any]], where: str | None, created: list[str]) ->
         for level in chain[:-1]:
             if level != chain[0] and cgfs.make_one(level, where):
                 created.append(level)
-            _enable(level, where)
+            if level != chain[0] or enable_root:
+                _enable(level, where)
         if cgfs.make_one(chain[-1], where):
             created.append(d["path"])
 

@@ -17,7 +17,20 @@ from limpet.core.errors import ExecutionError, SpecError
 from limpet.core.plan import Plan
 from limpet.core.pluginapi import Backend
 from limpet.core.spec import load_config
-from limpet.plugins.cgroups import cgfs, cpu, devices, host, memory, ops, paths, pids, plugin
+from limpet.plugins.cgroups import (
+    bpf_devices,
+    cgfs,
+    cpu,
+    devices,
+    host,
+    hugetlb,
+    memory,
+    ops,
+    paths,
+    pids,
+    plugin,
+)
+from limpet.plugins.cgroups.base import CgroupDir
 from limpet.plugins.cgroups.v1 import V1
 from limpet.plugins.cgroups.v2 import V2
 
@@ -25,21 +38,36 @@ from limpet.plugins.cgroups.v2 import V2
 
 #: v1 hierarchy -> the control files the fake kernel creates in each of its cgroups.
 V1_FILES: dict[str, tuple[str, ...]] = {
-    "cpu,cpuacct": ("cpu.shares", "cpu.cfs_period_us", "cpu.cfs_quota_us"),
+    "cpu,cpuacct": ("cpu.shares", "cpu.cfs_period_us", "cpu.cfs_quota_us", "cpu.cfs_burst_us",
+                    "cpu.rt_period_us", "cpu.rt_runtime_us", "cpu.idle"),
     "cpuset": ("cpuset.cpus", "cpuset.mems"),
     "memory": ("memory.limit_in_bytes", "memory.soft_limit_in_bytes",
-               "memory.memsw.limit_in_bytes"),
+               "memory.memsw.limit_in_bytes", "memory.kmem.limit_in_bytes",
+               "memory.kmem.tcp.limit_in_bytes", "memory.swappiness", "memory.oom_control",
+               "memory.use_hierarchy", "memory.usage_in_bytes"),
     "devices": ("devices.allow", "devices.deny"),
     "freezer": ("freezer.state",),
     "pids": ("pids.max",),
+    "blkio": ("blkio.bfq.weight", "blkio.bfq.weight_device", "blkio.throttle.read_bps_device",
+              "blkio.throttle.write_bps_device", "blkio.throttle.read_iops_device",
+              "blkio.throttle.write_iops_device"),
+    "hugetlb": ("hugetlb.2MB.limit_in_bytes",),
+    "net_cls,net_prio": ("net_cls.classid", "net_prio.ifpriomap"),
+    "rdma": ("rdma.max",),
     "name=systemd": (),
 }
 V2_FILES: dict[str, tuple[str, ...]] = {
-    "cpu": ("cpu.weight", "cpu.max"),
+    "cpu": ("cpu.weight", "cpu.max", "cpu.max.burst", "cpu.idle"),
     "cpuset": ("cpuset.cpus", "cpuset.mems"),
-    "memory": ("memory.max", "memory.low", "memory.swap.max"),
+    "memory": ("memory.max", "memory.low", "memory.swap.max", "memory.high", "memory.current"),
     "pids": ("pids.max",),
+    "io": ("io.weight", "io.max"),
+    "hugetlb": ("hugetlb.2MB.max",),
+    "rdma": ("rdma.max",),
 }
+#: Files whose fresh value is not empty.
+INITIAL = {"memory.usage_in_bytes": "0", "memory.current": "0", "freezer.state": "THAWED",
+           "cgroup.freeze": "0", "cgroup.events": "populated 0\nfrozen 0"}
 
 
 class FakeCgroupFS:
@@ -48,7 +76,7 @@ class FakeCgroupFS:
 
     def __init__(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, version: str = "v1",
                  own: str = "/", memsw: bool = True,
-                 v2_controllers: str = "cpu cpuset io memory pids") -> None:
+                 v2_controllers: str = "cpu cpuset io memory pids hugetlb rdma") -> None:
         self.version = version
         self.root = tmp_path / "cgroup"
         self.mountinfo = tmp_path / "mountinfo"
@@ -100,15 +128,17 @@ class FakeCgroupFS:
                 if name.startswith("memory.memsw") and not self.memsw:
                     continue
                 value = {"cpuset.cpus": "0-3", "cpuset.mems": "0"}.get(name, "") if top else ""
-                (directory / name).write_text(value)
+                (directory / name).write_text(INITIAL.get(name, value))
             return
+        for name in ("cgroup.freeze", "cgroup.events", "cgroup.kill"):
+            (directory / name).write_text(INITIAL.get(name, ""))
         enabled = (directory.parent / "cgroup.subtree_control").read_text()
         controllers = [c.lstrip("+") for c in enabled.split()]
         (directory / "cgroup.controllers").write_text(" ".join(controllers))
         (directory / "cgroup.subtree_control").write_text("")
         for controller in controllers:
             for name in V2_FILES.get(controller, ()):
-                (directory / name).write_text("")
+                (directory / name).write_text(INITIAL.get(name, ""))
 
     def mkdir(self, path: str) -> bool:
         target = Path(path)
@@ -187,6 +217,48 @@ def make_plan(fake: FakeCgroupFS, spec: Any, **ctx_args: Any) -> Plan:
     return plan
 
 
+class FakeBPF:
+    """The bpf(2) calls of the device filter, recorded: programs get ids, cgroups (by
+    directory inode) keep the ids attached to them."""
+
+    def __init__(self) -> None:
+        self.programs: dict[int, bytes] = {}
+        self.attached: dict[int, list[int]] = {}
+        self.fds: dict[int, int] = {}     # fd -> program id
+
+    def _fd(self, prog_id: int) -> int:
+        fd = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
+        self.fds[fd] = prog_id
+        return fd
+
+    def bpf_prog_load_cgroup_device(self, insns: bytes, license: str) -> int:
+        prog_id = len(self.programs) + 1
+        self.programs[prog_id] = insns
+        return self._fd(prog_id)
+
+    def bpf_prog_query_cgroup_device(self, cgroup_fd: int) -> list[int]:
+        return list(self.attached.get(os.fstat(cgroup_fd).st_ino, []))
+
+    def bpf_prog_get_fd_by_id(self, prog_id: int) -> int:
+        return self._fd(prog_id)
+
+    def bpf_prog_attach_cgroup_device(self, cgroup_fd: int, prog_fd: int) -> None:
+        self.attached.setdefault(os.fstat(cgroup_fd).st_ino, []).append(self.fds[prog_fd])
+
+    def bpf_prog_detach_cgroup_device(self, cgroup_fd: int, prog_fd: int) -> None:
+        self.attached[os.fstat(cgroup_fd).st_ino].remove(self.fds[prog_fd])
+
+    def on(self, directory: Path) -> list[bytes]:
+        return [self.programs[i] for i in self.attached.get(directory.stat().st_ino, [])]
+
+
+@pytest.fixture(autouse=True)
+def fake_bpf(monkeypatch: pytest.MonkeyPatch) -> FakeBPF:
+    fake = FakeBPF()
+    monkeypatch.setattr(ops, "Syscalls", lambda: fake)
+    return fake
+
+
 def execute(plan: Plan, pid: int = 4242) -> ParentContext:
     """Run the plan's parent-side cgroup phases like create does."""
     pctx = ParentContext("c1", "/bundle", "/run/limpet/c1", init_pid=pid)
@@ -206,11 +278,13 @@ def test_declares_the_cgroup_paths_and_its_backends() -> None:
     assert info.name == "cgroups"
     assert info.claims == ("linux.cgroupsPath", "linux.resources")
     assert info.features["linux"]["cgroup"] == {"v1": True, "v2": True, "systemd": False,
-                                                "systemdUser": False, "rdma": False}
-    backends = {(b.area, b.name) for b in plugin.limpet_backends()}
-    assert backends == {("cgroups", "v1"), ("cgroups", "v2")}
+                                                "systemdUser": False, "rdma": True}
+    backends = {(b.area, b.name): b for b in plugin.limpet_backends()}
+    assert set(backends) == {("cgroups", "v1"), ("cgroups", "v2"), ("cgroups", "systemd")}
+    assert backends[("cgroups", "systemd")].unavailable
     assert set(plugin.limpet_op_handlers()) == {"cgroup-create", "cgroup-write",
-                                                 "cgroup-attach", "cgroup-remove"}
+                                                 "cgroup-devices", "cgroup-attach",
+                                                 "cgroup-remove"}
 
 
 def test_options_reject_unknown_keys() -> None:
@@ -371,29 +445,210 @@ def test_configured_backend_wins(fake_v2: FakeCgroupFS) -> None:
 
 # --- validation: fail closed ------------------------------------------------------------------
 
-@pytest.mark.parametrize("resources, path", [
-    ({"blockIO": {"weight": 500}}, "linux.resources.blockIO"),
-    ({"hugepageLimits": [{"pageSize": "2MB", "limit": 1024}]}, "linux.resources.hugepageLimits"),
-    ({"network": {"classID": 1}}, "linux.resources.network"),
-    ({"rdma": {"mlx5_1": {"hcaHandles": 3}}}, "linux.resources.rdma"),
-    ({"unified": {"memory.high": "1G"}}, "linux.resources.unified"),
-    ({"memory": {"kernel": 1000000}}, "linux.resources.memory.kernel"),
-    ({"memory": {"kernelTCP": 1000000}}, "linux.resources.memory.kernelTCP"),
-    ({"memory": {"swappiness": 0}}, "linux.resources.memory.swappiness"),
-    ({"memory": {"disableOOMKiller": True}}, "linux.resources.memory.disableOOMKiller"),
-    ({"memory": {"useHierarchy": True}}, "linux.resources.memory.useHierarchy"),
-    ({"memory": {"checkBeforeUpdate": True}}, "linux.resources.memory.checkBeforeUpdate"),
-    ({"cpu": {"realtimeRuntime": 1000}}, "linux.resources.cpu.realtimeRuntime"),
-    ({"cpu": {"realtimePeriod": 1000}}, "linux.resources.cpu.realtimePeriod"),
-    ({"cpu": {"burst": 1000}}, "linux.resources.cpu.burst"),
-    ({"cpu": {"idle": 1}}, "linux.resources.cpu.idle"),
+#: Every field of linux.resources, with a value that asks for something.
+EVERY_FIELD = {
+    "memory": {"limit": 1 << 26, "reservation": 1 << 25, "swap": 1 << 27, "kernel": 1 << 26,
+               "kernelTCP": 1 << 24, "swappiness": 30, "disableOOMKiller": True,
+               "useHierarchy": True, "checkBeforeUpdate": True},
+    "cpu": {"shares": 512, "quota": 50000, "period": 100000, "burst": 1000,
+            "realtimeRuntime": 1000, "realtimePeriod": 100000, "cpus": "0", "mems": "0",
+            "idle": 1},
+    "pids": {"limit": 50},
+    "blockIO": {"weight": 300, "weightDevice": [{"major": 8, "minor": 0, "weight": 200}],
+                "throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 1048576}],
+                "throttleWriteBpsDevice": [{"major": 8, "minor": 0, "rate": 2097152}],
+                "throttleReadIOPSDevice": [{"major": 8, "minor": 0, "rate": 100}],
+                "throttleWriteIOPSDevice": [{"major": 8, "minor": 0, "rate": 0}]},
+    "hugepageLimits": [{"pageSize": "2MB", "limit": 1 << 22}],
+    "network": {"classID": 1048577, "priorities": [{"name": "eth0", "priority": 5}]},
+    "rdma": {"mlx5_1": {"hcaHandles": 3}},
+    "devices": [{"allow": False, "access": "rwm"}],
+}
+
+
+@pytest.fixture
+def two_mb_pages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "hugepages/hugepages-2048kB").mkdir(parents=True)
+    (tmp_path / "hugepages/hugepages-1048576kB").mkdir()
+    monkeypatch.setattr(hugetlb, "HUGEPAGES", str(tmp_path / "hugepages"))
+
+
+def test_every_resource_field_is_applied_on_v1(fake_v1: FakeCgroupFS, two_mb_pages: None) -> None:
+    plan = make_plan(fake_v1, make_spec("/limpet-test/c1", EVERY_FIELD))
+    wheres = {op.where for op in plan.ops("prepare") if op.kind == "cgroup-write"}
+    leaves = {f"linux.resources.{section}.{name}" if isinstance(value, dict) and
+              section not in ("rdma",) else f"linux.resources.{section}"
+              for section, value in EVERY_FIELD.items()
+              for name in (value if isinstance(value, dict) else [None])}
+    for leaf in sorted(leaves - {"linux.resources.memory.checkBeforeUpdate"}):
+        assert any(w == leaf or w.startswith(leaf + "[") or w.startswith(leaf + ".")
+                   or w.startswith(leaf + " ") for w in wheres), leaf
+    pctx = execute(plan)
+    leaf = fake_v1.leaf
+    read = {name: value_of(leaf(key, "/limpet-test/c1") / name)
+            for key, names in V1_FILES.items() for name in names}
+    assert read["memory.kmem.tcp.limit_in_bytes"] == str(1 << 24)
+    assert read["memory.swappiness"] == "30"
+    assert read["memory.oom_control"] == "1"
+    assert read["memory.use_hierarchy"] == "1"
+    assert read["cpu.cfs_burst_us"] == "1000"
+    assert read["cpu.rt_period_us"] == "100000" and read["cpu.rt_runtime_us"] == "1000"
+    assert read["cpu.idle"] == "1"
+    assert read["blkio.bfq.weight"] == "300"
+    assert read["blkio.bfq.weight_device"] == "8:0 200"
+    assert read["blkio.throttle.read_bps_device"] == "8:0 1048576"
+    assert read["blkio.throttle.write_iops_device"] == "8:0 0"
+    assert read["hugetlb.2MB.limit_in_bytes"] == str(1 << 22)
+    assert read["net_cls.classid"] == "1048577"
+    assert read["net_prio.ifpriomap"] == "eth0 5"
+    assert read["rdma.max"] == "mlx5_1 hca_handle=3 hca_object=max"
+    assert pctx.facts["cgroups"]["resources"]["memory"]["swappiness"] == 30
+
+
+def test_v1_blkio_weight_falls_back_to_the_cfq_file(fake_v1: FakeCgroupFS) -> None:
+    spec = make_spec("/limpet-test/c1", {"blockIO": {"weight": 500}})
+    plan = make_plan(fake_v1, spec)
+    [write] = [op for op in plan.ops("prepare") if op.where == "linux.resources.blockIO.weight"]
+    assert write.args["alternatives"] == [["blkio.weight", "500"]]
+    pctx = ParentContext("c1", "/bundle", "/run/limpet/c1", init_pid=1)
+    run_parent_ops(pctx, plan.ops("prepare")[:1], plan.handlers)    # create only
+    leaf = fake_v1.leaf("blkio", "/limpet-test/c1")
+    (leaf / "blkio.bfq.weight").unlink()                           # a CFQ-only kernel
+    (leaf / "blkio.weight").write_text("")
+    run_parent_ops(pctx, [write], plan.handlers)
+    assert value_of(leaf / "blkio.weight") == "500"
+    os.unlink(leaf / "blkio.weight")                               # neither: error + hint
+    with pytest.raises(ExecutionError) as info:
+        run_parent_ops(pctx, [write], plan.handlers)
+    assert info.value.where == "linux.resources.blockIO.weight"
+    assert info.value.hint and "BFQ" in info.value.hint
+
+
+def test_kernel_memory_limit_that_the_kernel_ignores_is_an_error(fake_v1: FakeCgroupFS) -> None:
+    plan = make_plan(fake_v1, make_spec("/limpet-test/c1", {"memory": {"kernel": 1 << 26}}))
+    pctx = ParentContext("c1", "/bundle", "/run/limpet/c1", init_pid=1)
+    run_parent_ops(pctx, plan.ops("prepare")[:1], plan.handlers)
+    [kmem] = [op for op in plan.ops("prepare") if op.where == "linux.resources.memory.kernel"]
+    target = fake_v1.leaf("memory", "/limpet-test/c1") / "memory.kmem.limit_in_bytes"
+    real = cgfs.write
+
+    def ignoring(path: str, value: str, where: str | None, hint: str | None = None) -> None:
+        real(path, "9223372036854771712" if path == str(target) else value, where, hint)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(cgfs, "write", ignoring)
+        with pytest.raises(ExecutionError) as info:
+            run_parent_ops(pctx, [kmem], plan.handlers)
+    assert info.value.where == "linux.resources.memory.kernel"
+    assert "ignored it" in info.value.message
+    assert info.value.hint == memory.KMEM_HINT
+
+
+@pytest.mark.parametrize("resources, path, words", [
+    ({"memory": {"kernel": 1000000}}, "linux.resources.memory.kernel", "no kernel memory"),
+    ({"memory": {"kernelTCP": 1000000}}, "linux.resources.memory.kernelTCP", "no TCP"),
+    ({"memory": {"swappiness": 0}}, "linux.resources.memory.swappiness", "no per-cgroup"),
+    ({"memory": {"disableOOMKiller": True}}, "linux.resources.memory.disableOOMKiller",
+     "cannot disable"),
+    ({"cpu": {"realtimeRuntime": 1000}}, "linux.resources.cpu.realtimeRuntime", "realtime"),
+    ({"cpu": {"realtimePeriod": 1000}}, "linux.resources.cpu.realtimePeriod", "realtime"),
+    ({"blockIO": {"leafWeight": 100}}, "linux.resources.blockIO.leafWeight", "no leaf"),
+    ({"blockIO": {"weightDevice": [{"major": 8, "minor": 0, "leafWeight": 100}]}},
+     "linux.resources.blockIO.weightDevice[0].leafWeight", "no leaf"),
+    ({"network": {"classID": 1}}, "linux.resources.network.classID", "no net_cls"),
+    ({"network": {"priorities": [{"name": "eth0", "priority": 1}]}},
+     "linux.resources.network.priorities", "no net_prio"),
+    ({"unified": {"memory.high": "1G", "foo.bar": "1"}}, "linux.resources.unified['foo.bar']",
+     "foo controller is not available"),
 ])
-def test_unsupported_fields_are_errors_naming_their_path(fake_v1: FakeCgroupFS,
-                                                         resources: dict[str, Any],
-                                                         path: str) -> None:
-    err = validate_error(fake_v1, resources)
+def test_v1_only_fields_are_errors_on_v2(fake_v2: FakeCgroupFS, resources: dict[str, Any],
+                                         path: str, words: str) -> None:
+    err = validate_error(fake_v2, resources)
     assert err.where == path
-    assert str(err) == f"{path}: not supported yet by the cgroups plugin"
+    assert words in err.message
+
+
+def test_unified_is_an_error_on_v1(fake_v1: FakeCgroupFS) -> None:
+    err = validate_error(fake_v1, {"unified": {"memory.high": "1G"}})
+    assert err.where == "linux.resources.unified"
+    assert "cgroup v1" in err.message
+
+
+@pytest.mark.parametrize("resources, path", [
+    ({"hugepageLimits": [{"pageSize": "2MB", "limit": 1}]}, "linux.resources.hugepageLimits[0]"),
+    ({"network": {"classID": 1}}, "linux.resources.network.classID"),
+    ({"rdma": {"mlx5_1": {"hcaHandles": 3}}}, "linux.resources.rdma.mlx5_1"),
+    ({"blockIO": {"weight": 500}}, "linux.resources.blockIO.weight"),
+])
+def test_v1_controller_missing_on_the_host_names_the_field(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, two_mb_pages: None,
+        resources: dict[str, Any], path: str) -> None:
+    fake = FakeCgroupFS(tmp_path, monkeypatch)
+    keep = ("rw,hugetlb", "rw,net_cls", "rw,rdma", "rw,blkio")
+    lines = [ln for ln in fake.mountinfo.read_text().splitlines()
+             if not any(ln.endswith(k) or k + "," in ln for k in keep)]
+    fake.mountinfo.write_text("\n".join(lines) + "\n")
+    err = validate_error(fake, resources)
+    assert err.where == path
+    assert "not mounted on this host" in err.message
+
+
+def test_hugetlb_controller_of_a_hybrid_host_is_named_in_the_hint(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, two_mb_pages: None) -> None:
+    fake = FakeCgroupFS(tmp_path, monkeypatch)
+    lines = [ln for ln in fake.mountinfo.read_text().splitlines() if "rw,hugetlb" not in ln]
+    unified = tmp_path / "unified"
+    unified.mkdir()
+    (unified / "cgroup.controllers").write_text("hugetlb\n")
+    lines.append(f"99 23 0:99 / {unified} rw - cgroup2 cgroup2 rw")
+    fake.mountinfo.write_text("\n".join(lines) + "\n")
+    err = validate_error(fake, {"hugepageLimits": [{"pageSize": "2MB", "limit": 1}]})
+    assert err.where == "linux.resources.hugepageLimits[0]"
+    assert err.hint and "hybrid" in err.hint and str(unified) in err.hint
+    # and the container gets its own directory in the cgroup2 tree, without limits
+    dirs = fake.driver().locate(paths.parse("/limpet-test/c1", "c1"))
+    assert dirs[-1] == CgroupDir("", str(unified / "limpet-test/c1"), str(unified))
+
+
+@pytest.mark.parametrize("resources, path, words", [
+    ({"hugepageLimits": [{"pageSize": "64KB", "limit": 1}]},
+     "linux.resources.hugepageLimits[0].pageSize", "offers: 1GB, 2MB"),
+    ({"hugepageLimits": [{"pageSize": "2MB", "limit": 1}, {"pageSize": "2MB", "limit": 2}]},
+     "linux.resources.hugepageLimits[1].pageSize", "twice"),
+    ({"memory": {"swappiness": 101}}, "linux.resources.memory.swappiness", "0-100"),
+    ({"memory": {"kernel": -2}}, "linux.resources.memory.kernel", "not -1"),
+    ({"cpu": {"idle": 2}}, "linux.resources.cpu.idle", "0 or 1"),
+    ({"blockIO": {"weight": 5}}, "linux.resources.blockIO.weight", "10-1000"),
+    ({"blockIO": {"weightDevice": [{"major": 8, "minor": 0, "weight": 2000}]}},
+     "linux.resources.blockIO.weightDevice[0].weight", "10-1000"),
+    ({"blockIO": {"throttleReadBpsDevice": [{"major": -3, "minor": 0, "rate": 1}]}},
+     "linux.resources.blockIO.throttleReadBpsDevice[0].major", "not a device number"),
+    ({"network": {"priorities": [{"name": "eth 0", "priority": 1}]}},
+     "linux.resources.network.priorities[0].name", "not an interface"),
+    ({"unified": {"../etc": "1"}}, "linux.resources.unified['../etc']", "not a cgroup v2"),
+    ({"unified": {"cgroup.procs": "1"}}, "linux.resources.unified['cgroup.procs']",
+     "manages this file"),
+    ({"devices": [{"allow": True, "type": "c", "access": "rwm"},
+                  {"allow": False, "type": "c", "major": 1, "minor": 3, "access": "r"}]},
+     "linux.resources.devices[1]", "cannot take access away"),
+])
+def test_more_bad_values_are_errors_naming_their_path(fake_v2: FakeCgroupFS,
+                                                      two_mb_pages: None,
+                                                      resources: dict[str, Any], path: str,
+                                                      words: str) -> None:
+    err = validate_error(fake_v2, resources)
+    assert err.where == path
+    assert words in err.message
+
+
+def test_systemd_backend_is_declared_unavailable_with_the_reason(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(plugin, "SYSTEMD_PROBE", "/nonexistent/systemd")
+    [systemd] = [b for b in plugin.limpet_backends() if b.name == "systemd"]
+    assert systemd.unavailable and "no systemd cgroup driver" in systemd.unavailable
+    assert "runs no systemd" in systemd.unavailable
+    with pytest.raises(SpecError, match="unavailable"):
+        systemd.factory()
 
 
 @pytest.mark.parametrize("resources", [
@@ -467,10 +722,25 @@ def test_v1_controller_not_mounted_is_an_error(tmp_path: Path,
     assert "not mounted" in err.message
 
 
-def test_v2_device_rules_are_refused_clearly(fake_v2: FakeCgroupFS) -> None:
-    err = validate_error(fake_v2, {"devices": [{"allow": False, "access": "rwm"}]})
-    assert err.where == "linux.resources.devices"
-    assert "BPF" in err.message and "not implement" in err.message
+def test_v2_device_rules_become_a_bpf_filter_on_the_cgroup(fake_v2: FakeCgroupFS,
+                                                           fake_bpf: FakeBPF) -> None:
+    rules = [{"allow": False, "access": "rwm"},
+             {"allow": True, "type": "c", "major": 10, "minor": 229, "access": "rw"}]
+    plan = make_plan(fake_v2, make_spec("/limpet-test/c1", {"devices": rules}))
+    [op] = [op for op in plan.ops("prepare") if op.kind == "cgroup-devices"]
+    assert op.where == "linux.resources.devices"
+    assert op.args["rules"][:3] == ["deny a", "deny a", "allow c 10:229 rw"]
+    assert op.args["rules"][3:] == [f"allow {line}" for line in devices.DEFAULT_ALLOW]
+    execute(plan)
+    [program] = fake_bpf.on(fake_v2.root / "limpet-test/c1")
+    assert program == bpf_devices.encode(bpf_devices.program(bpf_devices.emulate(
+        [bpf_devices.Rule.parse(r) for r in op.args["rules"]])))
+
+
+def test_v2_without_rules_still_gets_the_default_filter(fake_v2: FakeCgroupFS) -> None:
+    plan = make_plan(fake_v2, make_spec("/limpet-test/c1"))
+    [op] = [op for op in plan.ops("prepare") if op.kind == "cgroup-devices"]
+    assert op.args["rules"] == ["deny a"] + [f"allow {r}" for r in devices.DEFAULT_ALLOW]
 
 
 def test_v2_controller_missing_in_a_hybrid_unified_tree_is_an_error(
@@ -586,10 +856,11 @@ FULL = {
 
 def test_v1_plan(fake_v1: FakeCgroupFS) -> None:
     plan = make_plan(fake_v1, make_spec("/limpet-test/c1", FULL))
-    create, *writes = plan.ops("prepare")
+    create, *writes, attach = plan.ops("prepare")
     assert create.kind == "cgroup-create" and create.where == "linux.cgroupsPath"
     assert create.plugin == "cgroups"
     assert create.args["driver"] == "v1"
+    assert create.args["resources"] == FULL
     assert create.args["cgroup"] == "/limpet-test/c1"
     assert len(create.args["cgroups"]) == len(V1_FILES)
     assert all(op.kind == "cgroup-write" for op in writes)
@@ -607,7 +878,8 @@ def test_v1_plan(fake_v1: FakeCgroupFS) -> None:
         str(leaf("cpuset", "/limpet-test/c1") / "cpuset.cpus"), "0")
     assert by_where["linux.resources.devices[1]"] == (
         str(leaf("devices", "/limpet-test/c1") / "devices.deny"), "c 1:3 rw")
-    [attach] = plan.ops("init-created")
+    # attached before the init gets its plan, so before it makes a cgroup namespace
+    assert plan.ops("init-created") == []
     assert attach.kind == "cgroup-attach"
     assert attach.args["cgroups"] == [d["path"] for d in create.args["cgroups"]]
     json.dumps(plan.to_json())   # the plan is data
@@ -616,9 +888,11 @@ def test_v1_plan(fake_v1: FakeCgroupFS) -> None:
 def test_v2_plan(fake_v2: FakeCgroupFS) -> None:
     res = {k: v for k, v in FULL.items() if k != "devices"}
     plan = make_plan(fake_v2, make_spec("/limpet-test/c1", res))
-    create, *writes = plan.ops("prepare")
+    create, *writes, device_filter, attach = plan.ops("prepare")
     assert create.args["driver"] == "v2"
+    assert device_filter.kind == "cgroup-devices"
     leaf = fake_v2.root / "limpet-test/c1"
+    assert device_filter.args["path"] == str(leaf)
     assert [(op.args["file"], op.args["value"]) for op in writes] == [
         (str(leaf / "memory.max"), "67108864"),
         (str(leaf / "memory.swap.max"), "67108864"),
@@ -629,7 +903,7 @@ def test_v2_plan(fake_v2: FakeCgroupFS) -> None:
         (str(leaf / "cpuset.mems"), "0"),
         (str(leaf / "pids.max"), "50"),
     ]
-    assert plan.ops("init-created")[0].args["cgroups"] == [str(leaf)]
+    assert attach.args["cgroups"] == [str(leaf)]
 
 
 # --- op handlers on the fake cgroupfs ---------------------------------------------------------
@@ -688,9 +962,10 @@ def test_v2_create_enables_controllers_top_down(fake_v2: FakeCgroupFS) -> None:
     plan = make_plan(fake_v2, make_spec("/limpet-test/c1", res))
     pctx = execute(plan, pid=77)
     leaf = fake_v2.root / "limpet-test/c1"
-    assert value_of(fake_v2.root / "cgroup.subtree_control") == "+cpu +cpuset +io +memory +pids"
+    assert value_of(fake_v2.root / "cgroup.subtree_control") == \
+        "+cpu +cpuset +io +memory +pids +hugetlb +rdma"
     assert value_of(fake_v2.root / "limpet-test/cgroup.subtree_control") == \
-        "+cpu +cpuset +io +memory +pids"
+        "+cpu +cpuset +io +memory +pids +hugetlb +rdma"
     assert value_of(leaf / "memory.max") == str(1 << 26)
     assert value_of(leaf / "pids.max") == "50"
     assert value_of(leaf / "cpu.weight") == "39"
@@ -810,7 +1085,9 @@ def test_handler_modules_are_lean() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, limpet.plugins.cgroups.ops; "
+    # the handlers, and what state/pause/kill/ps/events use after create
+    code = ("import sys, limpet.plugins.cgroups.ops, limpet.plugins.cgroups.control, "
+            "limpet.plugins.cgroups.stats, limpet.plugins.cgroups.events; "
             "print([m for m in ('pydantic', 'pluggy', 'rich', 'ruamel') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()
