@@ -1,0 +1,1 @@
+"""The seccomp plugin: linux.seccomp through libseccomp (config-linux.md#seccomp)."""

@@ -1,0 +1,39 @@
+"""The seccomp fragment of ``limpet features`` (features-linux.md#seccomp): what this
+runtime recognises, with the architectures libseccomp knows and the flags the kernel
+accepts probed on this host."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from limpet.core.syscalls import Syscalls, const
+
+from . import compiler, libseccomp
+
+
+def supported_flags() -> list[str]:
+    """Known flags the running kernel accepts (WAIT_KILLABLE_RECV only with a listener)."""
+    sysc = Syscalls()
+    supported = []
+    for name in compiler.KNOWN_FLAGS:
+        value = const(name)
+        if name == "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV":
+            value |= const("SECCOMP_FILTER_FLAG_NEW_LISTENER")
+        if sysc.seccomp_flags_supported(value):
+            supported.append(name)
+    return supported
+
+
+def fragment() -> dict[str, Any]:
+    try:
+        archs = sorted(name for name in libseccomp.ARCHES if libseccomp.arch_token(name))
+    except libseccomp.LibseccompError:
+        return {"enabled": False}
+    return {
+        "enabled": True,
+        "actions": sorted(libseccomp.ACTIONS),
+        "operators": sorted(libseccomp.OPERATORS),
+        "archs": archs,
+        "knownFlags": list(compiler.KNOWN_FLAGS),
+        "supportedFlags": supported_flags(),
+    }

@@ -1,0 +1,116 @@
+"""seccomp operations (config-linux.md#seccomp).
+
+``load_filter`` runs in the container process, in phase ``seccomp`` (with
+noNewPrivileges: after the credentials) or ``seccomp-privileged`` (without: before the
+credentials drop CAP_SYS_ADMIN), as runc orders it. It loads the BPF program the runtime
+built with libseccomp; with SCMP_ACT_NOTIFY rules the kernel returns a notify fd, which goes
+to the runtime (``InitContext.call_parent``) and is closed here, so that the container never
+holds it. ``send_to_listener`` runs in the runtime process and sends the fd with the
+container process state to ``listenerPath``; ``store_cache`` (runtime process, ``prepare``)
+keeps a compiled program for the next create (cache.py).
+
+Lean: standard library and limpet.core only, imported at module level.
+"""
+
+from __future__ import annotations
+
+import base64
+import errno
+import json
+import os
+import socket
+from typing import Any
+
+from limpet.core.errors import ExecutionError
+from limpet.core.log import log
+from limpet.core.syscalls import const
+
+WHERE = "linux.seccomp"
+CACHE_ENTRIES = 64
+
+
+def load_filter(ctx: Any, args: dict[str, Any]) -> None:
+    bpf = base64.b64decode(args["bpf"])
+    flags = 0
+    for name in args.get("flags") or []:
+        flags |= const(name)
+    listener = args.get("listener")
+    try:
+        fd = ctx.sys.seccomp_filter(bpf, flags)
+    except OSError as exc:
+        raise ExecutionError(WHERE, f"the kernel refused the filter ({len(bpf) // 8} "
+                             f"instructions, flags {' '.join(args.get('flags') or []) or 'none'})"
+                             f": {exc.strerror}", errno=exc.errno,
+                             hint=_hint(exc.errno)) from None
+    if not listener:
+        return
+    try:
+        ctx.call_parent("seccomp-listener", fds=[fd], **listener)
+    finally:
+        os.close(fd)
+
+
+def _hint(code: int | None) -> str | None:
+    if code == errno.EACCES:
+        return ("without process.noNewPrivileges a filter can only be loaded with "
+                "CAP_SYS_ADMIN in the container's user namespace")
+    if code == errno.EINVAL:
+        return "a flag in linux.seccomp.flags may be unknown to this kernel"
+    return None
+
+
+def send_to_listener(pctx: Any, args: dict[str, Any]) -> None:
+    """Runtime side: the container process state and the notify fd to ``listenerPath``
+    (config-linux.md#the-container-process-state): one connection, one message, closed."""
+    fds = args.get("fds") or []
+    if len(fds) != 1:
+        raise ExecutionError(WHERE, f"the init sent {len(fds)} fds for the seccomp listener, "
+                             "expected the notify fd")
+    message: dict[str, Any] = {
+        "ociVersion": args["ociVersion"],
+        "fds": ["seccompFd"],
+        "pid": pctx.pid,
+        "state": {"ociVersion": args["ociVersion"], "id": pctx.container_id,
+                  "status": "creating", "pid": pctx.pid, "bundle": pctx.bundle,
+                  "annotations": dict(pctx.annotations)},
+    }
+    if args.get("metadata") is not None:
+        message["metadata"] = args["metadata"]
+    data = json.dumps(message).encode()
+    path = args["path"]
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC) as conn:
+            conn.connect(path)
+            # The fds ride with the first sendmsg (the spec allows more calls, fds first).
+            sent = socket.send_fds(conn, [data], fds)
+            conn.sendall(data[sent:])
+    except OSError as exc:
+        raise ExecutionError(f"{WHERE}.listenerPath", f"cannot send the seccomp notify fd "
+                             f"to {path}: {exc.strerror or exc}", errno=exc.errno) from None
+
+
+def store_cache(pctx: Any, args: dict[str, Any]) -> None:
+    """Runtime side: write a compiled program to the cache, atomically, keeping the newest
+    CACHE_ENTRIES. A failure only costs the next create a compile: logged, not raised."""
+    path = args["path"]
+    directory = os.path.dirname(path)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        try:
+            os.mkdir(directory, 0o700)
+        except FileExistsError:
+            pass
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump({k: args[k] for k in ("bpf", "rules", "skipped")}, f)
+        os.rename(tmp, path)
+        entries = sorted(os.scandir(directory), key=lambda e: e.stat().st_mtime)
+        for old in entries[:-CACHE_ENTRIES]:
+            os.unlink(old.path)
+    except OSError as exc:
+        log.debug(f"{WHERE}: the compiled filter was not cached: {exc}")
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
