@@ -15,25 +15,10 @@ from typing import Any
 
 from limpet.core.errors import SpecError
 
-from . import (
-    blkio,
-    cgfs,
-    cpu,
-    cpuset,
-    devices,
-    hugetlb,
-    memory,
-    network,
-    paths,
-    pids,
-    rdma,
-    unified,
-)
+from . import cgfs, devices, paths
 from .base import CgroupDir, Setting
+from .controllers import CONTROLLERS
 from .host import MOUNTINFO, PROC_CGROUP, Mount, read_mounts, read_own
-
-#: Controller modules in the order their settings are written.
-CONTROLLERS = (devices, memory, cpu, cpuset, pids, blkio, hugetlb, network, rdma, unified)
 
 
 class V1:

@@ -17,24 +17,10 @@ from typing import Any
 
 from limpet.core.errors import ExecutionError, LimpetError, SpecError
 
-from . import (
-    blkio,
-    cgfs,
-    cpu,
-    cpuset,
-    devices,
-    hugetlb,
-    memory,
-    network,
-    paths,
-    pids,
-    rdma,
-    unified,
-)
+from . import cgfs, paths
 from .base import CgroupDir, Setting
+from .controllers import CONTROLLERS
 from .host import DEFAULT_ROOT, MOUNTINFO, PROC_CGROUP, Mount, read_mounts, read_own
-
-CONTROLLERS = (devices, memory, cpu, cpuset, pids, blkio, hugetlb, network, rdma, unified)
 
 
 class V2:
