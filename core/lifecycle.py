@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import select
-import shutil
 import signal
 from typing import Any
 
@@ -193,6 +192,8 @@ def delete(store: Store, container_id: str, force: bool = False) -> None:
                                  "did not die after SIGKILL")
         failures = _teardown(store, container_id, data)
         _lifecycle_hook(store, container_id, data, "limpet_deleted")
+        import shutil  # only here: it pulls bz2 and lzma into every lean verb
+
         shutil.rmtree(store.dir(container_id), ignore_errors=True)
     for failure in failures:
         log.warning(failure)
