@@ -12,6 +12,8 @@ PACKAGES+=(procps)
 PACKAGES+=(runc crun)
 # podman's default seccomp profile (/usr/share/containers/seccomp.json) for the seccomp tests.
 PACKAGES+=(golang-github-containers-common)
+# The engines the engine tests drive with limpet as their runtime (tests/engines).
+PACKAGES+=(podman conmon containerd docker.io)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
