@@ -69,6 +69,25 @@ def _parser() -> argparse.ArgumentParser:
             v.add_argument("-d", "--detach", action="store_true")
             v.add_argument("--keep", action="store_true", help="do not delete on exit")
         v.add_argument("container_id", metavar="ID")
+    v = verb("exec", "execute a new process inside a running container")
+    v.add_argument("-p", "--process", default=None, help="a process.json (runtime-spec "
+                   "process); the flags below are then ignored")
+    v.add_argument("-d", "--detach", action="store_true")
+    v.add_argument("--pid-file", default=None)
+    v.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-TTY")
+    v.add_argument("--console-socket", default=None)
+    v.add_argument("--cwd", default=None, help="working directory in the container")
+    v.add_argument("-e", "--env", action="append", default=[], help="NAME=value (repeatable)")
+    v.add_argument("-u", "--user", default=None, help="uid[:gid]")
+    v.add_argument("-g", "--additional-gids", action="append", default=[])
+    v.add_argument("-c", "--cap", action="append", default=[], help="add a capability")
+    v.add_argument("--no-new-privs", action="store_true")
+    v.add_argument("--apparmor", default=None)
+    v.add_argument("--process-label", default=None)
+    v.add_argument("--preserve-fds", type=int, default=0)
+    v.add_argument("--ignore-paused", action="store_true")
+    v.add_argument("container_id", metavar="ID")
+    v.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND")
     for name, text in (("start", "start a created container"),
                        ("state", "print the state of a container as JSON")):
         verb(name, text).add_argument("container_id", metavar="ID")
@@ -242,7 +261,7 @@ def _print_json(data: Any) -> None:
 
 
 def cmd_create(args: argparse.Namespace, detach: bool = True, start: bool = False) -> int:
-    from .create import CreateRequest, create, spawn_init
+    from .create import CreateRequest, create, listen_fds, spawn_init
     from .state import check_id
 
     check_id(args.container_id)
@@ -254,6 +273,7 @@ def cmd_create(args: argparse.Namespace, detach: bool = True, start: bool = Fals
     req = CreateRequest(args.container_id, os.path.abspath(args.bundle), _root(args),
                         pid_file=args.pid_file, console_socket=console_socket,
                         no_pivot=args.no_pivot, preserve_fds=args.preserve_fds,
+                        listen_fds=listen_fds(),
                         config_file=args.config, foreground=not detach)
     state = create(req, pid, sock)
     if detach:
@@ -265,12 +285,13 @@ def cmd_create(args: argparse.Namespace, detach: bool = True, start: bool = Fals
     return _run_foreground(args, state["pid"], req.console_fd)
 
 
-def _run_foreground(args: argparse.Namespace, pid: int, console_fd: int | None) -> int:
+def _foreground(pid: int, console_fd: int | None, release: Callable[[], None]) -> int:
+    """Forward signals to ``pid``, ``release`` it, bridge the terminal, and return its
+    exit status (we are its subreaper), as runc's foreground ``run`` and ``exec``."""
     import signal
 
     from . import lifecycle
 
-    store = _store(args)
     forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
                  signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH)
 
@@ -288,18 +309,51 @@ def _run_foreground(args: argparse.Namespace, pid: int, console_fd: int | None) 
 
             if os.isatty(0):
                 copy_window_size(0, console_fd)
-            lifecycle.start(store, args.container_id)
+            release()
             signal.signal(signal.SIGWINCH, signal.SIG_DFL)
             proxy(console_fd)
         else:
-            lifecycle.start(store, args.container_id)
-        code = lifecycle.wait_exit(pid)
+            release()
+        return lifecycle.wait_exit(pid)
     finally:
         for signum in forwarded:
             signal.signal(signum, signal.SIG_DFL)
+
+
+def _run_foreground(args: argparse.Namespace, pid: int, console_fd: int | None) -> int:
+    from . import lifecycle
+
+    store = _store(args)
+    try:
+        return _foreground(pid, console_fd,
+                           lambda: lifecycle.start(store, args.container_id))
+    finally:
         if not getattr(args, "keep", False):
             lifecycle.delete(store, args.container_id, force=True)
-    return code
+
+
+def cmd_exec(args: argparse.Namespace) -> int:
+    from .create import spawn_init, write_pid_file
+    from .exec import ExecRequest, check_running, exec_process
+
+    if args.preserve_fds < 0:
+        raise UsageError("--preserve-fds", "must not be negative")
+    req = ExecRequest(
+        args.container_id, _root(args), args=list(args.command), process_file=args.process,
+        detach=args.detach, pid_file=args.pid_file, tty=args.tty,
+        console_socket=os.path.abspath(args.console_socket) if args.console_socket else None,
+        cwd=args.cwd, env=args.env, user=args.user, additional_gids=args.additional_gids,
+        caps=args.cap, no_new_privs=args.no_new_privs, apparmor=args.apparmor,
+        process_label=args.process_label, preserve_fds=args.preserve_fds,
+        ignore_paused=args.ignore_paused, config_file=args.config)
+    data = check_running(_store(args), args.container_id, args.ignore_paused)
+    init_pid, sock = spawn_init(subreaper=not args.detach)
+    pid = exec_process(req, init_pid, sock, data)
+    if args.pid_file:
+        write_pid_file(args.pid_file, pid)
+    if args.detach:
+        return 0
+    return _foreground(pid, req.console_fd, lambda: None)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -541,7 +595,7 @@ def cmd_seccomp_agent(args: argparse.Namespace) -> int:
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "create": cmd_create, "run": cmd_run, "start": cmd_start, "state": cmd_state,
+    "create": cmd_create, "run": cmd_run, "exec": cmd_exec, "start": cmd_start, "state": cmd_state,
     "kill": cmd_kill, "delete": cmd_delete, "list": cmd_list, "spec": cmd_spec,
     "features": cmd_features, "plan": cmd_plan, "check": cmd_check, "plugins": cmd_plugins,
     "config": cmd_config, "seccomp-agent": cmd_seccomp_agent,
@@ -552,11 +606,13 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 
 def _report(exc: LimpetError, verb: str | None) -> None:
     text = str(exc)
-    if verb in ("create", "run") and exc.kind == "error":
+    if verb in ("create", "run", "exec") and exc.kind == "error":
         from .errors import ProgramNotFound
 
         if isinstance(exc, ProgramNotFound):
             text = f"unable to start container process: {exc.message}"
+            if verb == "exec":
+                text = f"exec failed: {text}"
     log.error(text)
     if exc.hint and log.fmt == "text":
         log.log("error", f"hint: {exc.hint}")

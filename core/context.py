@@ -43,6 +43,20 @@ class PlanContext:
 
 
 @dataclass
+class ExecContext(PlanContext):
+    """Passed to ``limpet_plan_exec``: a :class:`PlanContext` plus the running container."""
+
+    pid: int = 0                                            # the container's init, host pid
+    state: dict[str, Any] = field(default_factory=dict)     # its state.json
+
+    @property
+    def facts(self) -> dict[str, Any]:
+        """What the plugins recorded at create (``ParentContext.facts``)."""
+        facts: dict[str, Any] = self.state.get("facts") or {}
+        return facts
+
+
+@dataclass
 class LifecycleContext:
     """Passed to lifecycle hooks (created, started, deleted)."""
 

@@ -14,7 +14,7 @@ import signal
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from . import sync
 from .errors import ContainerError, ExecutionError, LimpetError, SpecError, from_wire, os_error
@@ -49,6 +49,7 @@ class CreateRequest:
     console_socket: str | None = None
     no_pivot: bool = False
     preserve_fds: int = 0
+    listen_fds: int = 0                # LISTEN_FDS of the caller (socket activation)
     config_file: str | None = None
     foreground: bool = False           # ``run`` without -d
     console_fd: int | None = None      # the pty master, when run proxies the terminal
@@ -69,6 +70,7 @@ class ParentContext:
     #: facts for later verbs, saved in state.json; ``procsFiles``: files that list the
     #: container's pids one per line (cgroup.procs), used by kill --all and delete
     facts: dict[str, Any] = field(default_factory=dict)
+    init_reaped: bool = False
 
     @property
     def target_pid(self) -> int:
@@ -182,7 +184,10 @@ def compile_bundle(req: CreateRequest, state_dir: str) -> tuple[Any, Any, Any, A
             with span(f"hook limpet_plan [{name}]"):
                 module.limpet_plan(spec=spec, plan=plan, ctx=ctx)
     plan.current_plugin = None
-    plan.process.setdefault("preserveFds", req.preserve_fds)
+    if req.listen_fds:   # socket activation (sd_listen_fds): fds 3.. go to the process
+        plan.process["env"] = [*plan.process.get("env", []),
+                               f"LISTEN_FDS={req.listen_fds}", "LISTEN_PID=1"]
+    plan.process.setdefault("preserveFds", req.listen_fds + req.preserve_fds)
     missing = sorted(k for k in plan.kinds() if k not in plan.handlers)
     if missing:
         raise ExecutionError(None, f"no handler registered for op kind(s) {', '.join(missing)}")
@@ -195,14 +200,11 @@ def compile_bundle(req: CreateRequest, state_dir: str) -> tuple[Any, Any, Any, A
 
 def create(req: CreateRequest, init_pid: int, sock: socket.socket) -> dict[str, Any]:
     """Create the container; the init (``init_pid``) is already forked and waiting."""
-    from .plan import PHASE_SIDE
-
     store = Store(req.root)
     state_dir = os.path.join(req.root, req.container_id)
     pctx = ParentContext(req.container_id, req.bundle, state_dir, init_pid)
     made_dir = False
     handlers: dict[str, str] = {}
-    init_reaped = False
     try:
         if store.exists(req.container_id):
             raise ContainerError(None, f"container with id {req.container_id} already exists")
@@ -227,34 +229,7 @@ def create(req: CreateRequest, init_pid: int, sock: socket.socket) -> dict[str, 
         run_parent_ops(pctx, plan.ops("prepare"), handlers)
         sync.send(sock, {"plan": plan.to_json(), "rootfs": plan.process.get("rootfs", ""),
                          "bundle": req.bundle, "state_dir": state_dir})
-        while True:
-            message = sync.recv(sock)
-            if message is None:
-                _, status = os.waitpid(init_pid, 0) if not init_reaped else (0, 0)
-                init_reaped = True
-                raise ExecutionError(None, "the container's init exited before it was ready"
-                                     f" (wait status {status})")
-            if "error" in message:
-                raise from_wire(message["error"])
-            if "log" in message:
-                log.log(message.get("level", "warning"), message["log"])
-            elif "terminal" in message:
-                _take_console(req, message.get("fds") or [])
-            elif "pid" in message:
-                pctx.pid = int(message["pid"])
-                os.waitpid(init_pid, 0)
-                init_reaped = True
-            elif "sync" in message:
-                phase = message["sync"]
-                if PHASE_SIDE.get(phase) != "parent":
-                    raise ExecutionError(None, f"init asked for unknown parent phase {phase!r}")
-                run_parent_ops(pctx, plan.ops(phase), handlers)
-                sync.send(sock, {"ack": phase})
-            elif "call" in message:   # InitContext.call_parent: one op, with its fds
-                _run_call(pctx, message, handlers)
-                sync.send(sock, {"ack": message["call"]})
-            elif message.get("ready"):
-                break
+        drive_init(sock, pctx, plan, req)
         pid = pctx.pid or init_pid
         state.update(status="created", pid=pid, initStartTime=proc_start_time(pid),
                      teardown=pctx.teardown, facts=pctx.facts,
@@ -269,12 +244,56 @@ def create(req: CreateRequest, init_pid: int, sock: socket.socket) -> dict[str, 
                 req.container_id, req.bundle, state_dir, pid, state))
         return state
     except BaseException as exc:
-        notes = _rollback(pctx, handlers, made_dir, state_dir, init_reaped)
+        notes = _rollback(pctx, handlers, made_dir, state_dir)
         for note in notes:
             exc.add_note(note)
         raise
     finally:
         sock.close()
+
+
+class ConsoleRequest(Protocol):
+    """Where a terminal's pty master goes (a create or an exec request)."""
+
+    console_socket: str | None
+    console_fd: int | None
+
+
+def drive_init(sock: socket.socket, pctx: ParentContext, plan: Any,
+               req: ConsoleRequest) -> None:
+    """Serve the init over the sync socket until it is ready: run the parent phases it
+    asks for, log what it says, take its pty master and its container process's pid."""
+    from .plan import PHASE_SIDE
+
+    handlers = plan.handlers
+    while True:
+        message = sync.recv(sock)
+        if message is None:
+            _, status = os.waitpid(pctx.init_pid, 0) if not pctx.init_reaped else (0, 0)
+            pctx.init_reaped = True
+            raise ExecutionError(None, "the container's init exited before it was ready"
+                                 f" (wait status {status})")
+        if "error" in message:
+            raise from_wire(message["error"])
+        if "log" in message:
+            log.log(message.get("level", "warning"), message["log"])
+        elif "terminal" in message:
+            _take_console(req, message.get("fds") or [])
+        elif "pid" in message:
+            pctx.pid = int(message["pid"])
+            os.waitpid(pctx.init_pid, 0)
+            pctx.init_reaped = True
+        elif "sync" in message:
+            phase = message["sync"]
+            if PHASE_SIDE.get(phase) != "parent":
+                raise ExecutionError(None, f"init asked for unknown parent phase {phase!r}")
+            run_parent_ops(pctx, plan.ops(phase), handlers)
+            sync.send(sock, {"ack": phase})
+        elif "call" in message:   # InitContext.call_parent: one op, with its fds
+            _run_call(pctx, message, handlers)
+            sync.send(sock, {"ack": message["call"]})
+        elif message.get("ready"):
+            return
 
 
 def _run_call(pctx: ParentContext, message: dict[str, Any], handlers: dict[str, str]) -> None:
@@ -292,7 +311,7 @@ def _run_call(pctx: ParentContext, message: dict[str, Any], handlers: dict[str, 
             os.close(fd)
 
 
-def _take_console(req: CreateRequest, fds: list[int]) -> None:
+def _take_console(req: ConsoleRequest, fds: list[int]) -> None:
     """The init made a pty: hand the master to --console-socket, or keep it for ``run``."""
     if len(fds) != 1:
         raise ExecutionError("process.terminal", "the init sent no pty master")
@@ -311,11 +330,11 @@ def _take_console(req: CreateRequest, fds: list[int]) -> None:
         os.close(master)
 
 
-def _rollback(pctx: ParentContext, handlers: dict[str, str], made_dir: bool, state_dir: str,
-              init_reaped: bool) -> list[str]:
+def _rollback(pctx: ParentContext, handlers: dict[str, str], made_dir: bool,
+              state_dir: str) -> list[str]:
     notes: list[str] = []
     _kill_and_reap(pctx.pid, reap=False)
-    if not init_reaped:
+    if not pctx.init_reaped:
         _kill_and_reap(pctx.init_pid, reap=True)
     notes += run_teardown(pctx.teardown, handlers, pctx)
     for undo in reversed(pctx.undo):
@@ -341,6 +360,17 @@ def _now() -> str:
 
     now = time.time()
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e9):09d}Z"
+
+
+def listen_fds() -> int:
+    """How many sockets systemd-style socket activation passed us (fds 3..), as runc's
+    ``activation.Files``: LISTEN_FDS, if LISTEN_PID names this process."""
+    try:
+        if int(os.environ.get("LISTEN_PID", "")) != os.getpid():
+            return 0
+        return max(0, int(os.environ.get("LISTEN_FDS", "")))
+    except ValueError:
+        return 0
 
 
 def write_pid_file(path: str, pid: int) -> None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from .context import LifecycleContext, PlanContext
+    from .context import ExecContext, LifecycleContext, PlanContext
     from .plan import Plan
     from .pluginapi import Backend, PluginInfo
     from .spec import Spec
@@ -74,6 +74,21 @@ def limpet_plan(spec: Spec, plan: Plan, ctx: PlanContext) -> None:
 
     Pure: describe, never do. Runs after every ``limpet_validate`` passed. Order between
     plugins does not matter: phases order the work.
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def limpet_plan_exec(spec: Spec, plan: Plan, ctx: ExecContext) -> None:
+    """Check and plan ``limpet exec`` of another process in a running container.
+
+    ``spec`` is the container's config.json with ``process`` replaced by the process to
+    execute (``--process`` or the command line), already checked against the schema;
+    ``ctx.pid`` is the container's init on the host, ``ctx.state`` its state.json. Raise
+    :class:`~limpet.core.errors.SpecError` for a bad ``process`` field; add the operations
+    that join what the container has (its namespaces, its cgroups, its seccomp filter) and
+    apply the process's attributes. Pure, like ``limpet_plan``. Optional: a plugin without
+    it adds nothing to an exec.
     """
     raise NotImplementedError
 

@@ -49,6 +49,8 @@ class InitContext:
         self.bundle: str = message["bundle"]
         self.state_dir: str = message["state_dir"]
         self.process: dict[str, Any] = message["plan"].get("process", {})
+        #: ``limpet exec``: no exec.fifo; the program runs as soon as the runtime has its pid
+        self.exec_mode = bool(message.get("exec"))
         self.in_container = False       # after the pid-namespace fork
         self.host_pid = 0               # the container process's pid on the host
         self.pivoted = False            # after pivot_root: "/" is the container's root
@@ -163,7 +165,12 @@ def find_program(args: list[str], env: list[str]) -> str:
 
 
 def _wait_for_start(ctx: InitContext) -> None:
-    """Tell the runtime we are ready, then block on the exec FIFO until ``start``."""
+    """Tell the runtime we are ready, then block on the exec FIFO until ``start``
+    (``exec``: go on at once)."""
+    if ctx.exec_mode:
+        sync.send(ctx.sock, {"ready": True})
+        ctx.sock.close()
+        return
     if not os.access("exec.fifo", os.W_OK, dir_fd=ctx.state_dir_fd, effective_ids=True):
         raise ExecutionError(None, f"the init (uid {os.geteuid()}) cannot write "
                              f"{ctx.state_dir}/exec.fifo; is the state root reachable?")
@@ -234,7 +241,9 @@ def main(sock: socket.socket) -> NoReturn:
         if message is None:
             os._exit(0)   # the runtime gave up before sending a plan
         ctx = InitContext(message, sock, syscalls)
-        ctx.state_dir_fd = os.open(ctx.state_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        if not ctx.exec_mode:
+            ctx.state_dir_fd = os.open(ctx.state_dir,
+                                       os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         handlers = load_handlers(message["plan"]["handlers"])
         execute(ctx, message["plan"], handlers)
     except LimpetError as exc:

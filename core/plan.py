@@ -27,6 +27,7 @@ from typing import Any
 #: runtime reports "created" after ``seccomp``; ``start`` releases ``start-container``.
 PHASES: tuple[tuple[str, str], ...] = (
     ("prepare", "parent"),           # host-side set-up before the init exists
+    ("join-cgroups", "parent"),      # exec: move the init into the container's cgroups
     ("user-namespace", "init"),      # join or create the user namespace first
     ("id-maps", "parent"),           # write uid_map/gid_map of the new user namespace
     ("namespaces", "init"),          # join and create every other namespace

@@ -67,6 +67,18 @@ def default_config() -> dict[str, Any]:
     return default_spec()
 
 
+@pytest.fixture
+def world_readable_rootfs() -> Iterator[str]:
+    """A rootfs the mapped root of a user namespace can reach (it is not host root, and
+    pytest's own tmp dirs are 0700)."""
+    top = tempfile.mkdtemp(prefix="limpet-userns-")
+    os.chmod(top, 0o755)
+    try:
+        yield str(build_rootfs(Path(top) / "rootfs"))
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+
+
 @dataclass
 class Result:
     returncode: int

@@ -238,3 +238,13 @@ def limpet_plan(spec: Any, plan: Any, ctx: Any) -> None:
         plan.add("prepare", "cgroup-devices", devices.WHERE, path=dirs[0].path,
                  rules=[str(rule) for _, rule in devices.rules(resources)])
     plan.add("prepare", "cgroup-attach", where, cgroups=[d.path for d in dirs])
+
+
+@hookimpl
+def limpet_plan_exec(spec: Any, plan: Any, ctx: Any) -> None:
+    """``exec``: move the exec init into the container's cgroups (those recorded at create)
+    before it joins any namespace, so that its cgroup namespace is the container's."""
+    files = ctx.facts.get("procsFiles")
+    if files:
+        plan.add("join-cgroups", "cgroup-attach", paths.WHERE,
+                 cgroups=[os.path.dirname(f) for f in files])

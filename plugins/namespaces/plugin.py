@@ -120,3 +120,38 @@ def limpet_plan(spec: Any, plan: Any, ctx: Any) -> None:
         plan.add("process", "sethostname", "hostname", name=spec.hostname)
     if spec.domainname:
         plan.add("process", "setdomainname", "domainname", name=spec.domainname)
+
+
+#: The order runc's exec joins a container's namespaces in (after the user namespace); the
+#: mount namespace late, so that every /proc path was opened before it changes.
+EXEC_ORDER = ("ipc", "uts", "network", "pid", "mount", "cgroup", "time")
+
+
+def _same_namespace(path: str, ns_file: str) -> bool:
+    try:
+        theirs, ours = os.stat(path), os.stat(f"/proc/self/ns/{ns_file}")
+    except OSError:
+        return False
+    return (theirs.st_dev, theirs.st_ino) == (ours.st_dev, ours.st_ino)
+
+
+@hookimpl
+def limpet_plan_exec(spec: Any, plan: Any, ctx: Any) -> None:
+    """``exec``: join every namespace the container has (made or joined at create), by
+    /proc/PID/ns of its init; the user namespace first. One the runtime is in already
+    (e.g. the container shares the host's) is not joined again."""
+    types = {ns.type for ns in _namespaces(spec)}
+    joins = []
+    for ns_type in ("user", *EXEC_ORDER):
+        if ns_type not in types:
+            continue
+        ns_file = NAMESPACES[ns_type][1]
+        path = f"/proc/{ctx.pid}/ns/{ns_file}"
+        if not _same_namespace(path, ns_file):
+            joins.append({"type": ns_type, "path": path, "where": "linux.namespaces"})
+    user = [j for j in joins if j["type"] == "user"]
+    if user:
+        plan.add("user-namespace", "join-namespaces", "linux.namespaces", join=user)
+    others = [j for j in joins if j["type"] != "user"]
+    if others:
+        plan.add("namespaces", "join-namespaces", "linux.namespaces", join=others)

@@ -10,9 +10,10 @@ Lean: standard library and limpet.core only.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
-from limpet.core.errors import SpecError
+from limpet.core.errors import ExecutionError, SpecError
 
 WHERE = "process.execCPUAffinity"
 #: CPU_SETSIZE-like bound for CPU numbers, and the kernel's MAX_NUMNODES bound for nodes
@@ -61,3 +62,36 @@ def plan(spec: Any, plan: Any) -> None:
     plan.process["execCPUAffinity"] = {
         name: parse_list(value, f"{WHERE}.{name}") if value else None
         for name, value in (("initial", affinity.initial), ("final", affinity.final))}
+
+
+def plan_exec(spec: Any, plan: Any) -> None:
+    """``exec``: ``initial`` pins the exec init before it joins the container's cgroups
+    (``prepare``, by the runtime); ``final`` pins the process once inside."""
+    affinity = spec.process.exec_cpu_affinity
+    if affinity is None:
+        return
+    if affinity.initial:
+        plan.add("prepare", "exec-affinity-initial", f"{WHERE}.initial",
+                 cpus=parse_list(affinity.initial, f"{WHERE}.initial"))
+    if affinity.final:
+        plan.add("process", "exec-affinity-final", f"{WHERE}.final",
+                 cpus=parse_list(affinity.final, f"{WHERE}.final"))
+
+
+def _pin(pid: int, args: dict[str, Any]) -> None:
+    try:
+        os.sched_setaffinity(pid, args["cpus"])
+    except OSError as exc:
+        raise ExecutionError(args.get("where"), f"sched_setaffinity {args['cpus']}: "
+                             f"{exc.strerror} (are these CPUs online and allowed?)",
+                             errno=exc.errno) from None
+
+
+def set_initial(pctx: Any, args: dict[str, Any]) -> None:
+    """Parent side: pin the exec init (not yet in the container's cgroups)."""
+    _pin(pctx.init_pid, args)
+
+
+def set_final(ctx: Any, args: dict[str, Any]) -> None:
+    """In the exec process, inside the container's cgroups."""
+    _pin(0, args)

@@ -72,6 +72,8 @@ def limpet_op_handlers() -> dict[str, str]:
         "set-io-priority": f"{PKG}.scheduler:set_io_priority",
         "set-personality": f"{PKG}.personality:set_personality",
         "set-memory-policy": f"{PKG}.mempolicy:set_memory_policy",
+        "exec-affinity-initial": f"{PKG}.affinity:set_initial",
+        "exec-affinity-final": f"{PKG}.affinity:set_final",
         "apparmor-exec-profile": f"{PKG}.lsm:apparmor_exec_profile",
         "selinux-exec-label": f"{PKG}.lsm:selinux_exec_label",
     }
@@ -79,6 +81,14 @@ def limpet_op_handlers() -> dict[str, str]:
 
 @hookimpl
 def limpet_validate(spec: Any, ctx: Any) -> None:
+    validate_process(spec, ctx)
+    sysctl.validate(spec)
+    personality.validate(spec)
+    mempolicy.validate(spec)
+
+
+def validate_process(spec: Any, ctx: Any) -> None:
+    """The checks of ``process`` (for ``create`` and for ``exec``)."""
     process = spec.process
     if process is None:
         raise SpecError("process", "a process is required to create a container")
@@ -115,37 +125,55 @@ def limpet_validate(spec: Any, ctx: Any) -> None:
         if rl.soft > rl.hard:
             raise SpecError(where, f"{rl.type} soft limit {rl.soft} exceeds hard limit {rl.hard}")
     oom.validate(spec)
-    sysctl.validate(spec)
     scheduler.validate_scheduler(spec)
     scheduler.validate_io_priority(spec)
-    personality.validate(spec)
-    mempolicy.validate(spec)
     affinity.validate(spec)
     lsm.validate(spec)
 
 
 @hookimpl
 def limpet_plan(spec: Any, plan: Any, ctx: Any) -> None:
+    plan.process.update(args=list(spec.process.args), env=list(spec.process.env or []),
+                        cwd=spec.process.cwd)
+    oom.plan(spec, plan)
+    sysctl.plan(spec, plan)
+    _plan_process(spec, plan, exec_mode=False)
+    personality.plan(spec, plan)
+
+
+@hookimpl
+def limpet_plan_exec(spec: Any, plan: Any, ctx: Any) -> None:
+    """``exec``: the process's own attributes, as runc's setns init applies them (no
+    sysctl, personality or memory policy: those belong to the container)."""
+    validate_process(spec, ctx)
+    plan.process.update(args=list(spec.process.args), env=list(spec.process.env or []),
+                        cwd=spec.process.cwd)
+    oom.plan(spec, plan)
+    affinity.plan_exec(spec, plan)
+    _plan_process(spec, plan, exec_mode=True)
+
+
+def _plan_process(spec: Any, plan: Any, exec_mode: bool) -> None:
     process = spec.process
     user = process.user
     uid = user.uid if user and user.uid is not None else 0
     gid = user.gid if user and user.gid is not None else 0
-    plan.process.update(args=list(process.args), env=list(process.env or []), cwd=process.cwd)
-    oom.plan(spec, plan)
-    sysctl.plan(spec, plan)
     if process.rlimits:
         plan.add("process", "set-rlimits", "process.rlimits", rlimits=[
             {"type": r.type, "soft": r.soft, "hard": r.hard, "where": f"process.rlimits[{i}]"}
             for i, r in enumerate(process.rlimits)])
-    mempolicy.plan(spec, plan)
-    affinity.plan(spec, plan)
+    if not exec_mode:
+        mempolicy.plan(spec, plan)
+        affinity.plan(spec, plan)
     if process.terminal:
         size = process.console_size
         plan.add("process", "setup-terminal", "process.terminal",
                  consoleSize={"height": size.height, "width": size.width} if size else None)
-    umask = user.umask if user and user.umask is not None else 0o022
-    plan.add("process", "set-umask", "process.user.umask", umask=umask)
-    plan.add("process", "prepare-cwd", "process.cwd", cwd=process.cwd)
+    if not exec_mode or (user and user.umask is not None):
+        umask = user.umask if user and user.umask is not None else 0o022
+        plan.add("process", "set-umask", "process.user.umask", umask=umask)
+    if not exec_mode:   # runc creates a missing cwd for the init only
+        plan.add("process", "prepare-cwd", "process.cwd", cwd=process.cwd)
     plan.add("process", "set-home", "process.env", uid=uid)
     # Before the capabilities are applied: these may need CAP_SYS_NICE, CAP_SYS_ADMIN.
     scheduler.plan(spec, plan)
@@ -158,4 +186,3 @@ def limpet_plan(spec: Any, plan: Any, ctx: Any) -> None:
              {s: list(getattr(caps, s) or []) for s in CAP_SETS})
     if process.no_new_privileges:
         plan.add("credentials", "no-new-privileges", "process.noNewPrivileges")
-    personality.plan(spec, plan)

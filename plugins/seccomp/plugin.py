@@ -93,6 +93,13 @@ def _check_errno(where: str, action: str, errno_ret: int | None) -> None:
 
 
 @hookimpl
+def limpet_plan_exec(spec: Any, plan: Any, ctx: Any) -> None:
+    """``exec``: the container's filter, loaded in the order the exec'd process's
+    noNewPrivileges calls for (from the cache create filled)."""
+    limpet_plan(spec, plan, ctx)
+
+
+@hookimpl
 def limpet_plan(spec: Any, plan: Any, ctx: Any) -> None:
     seccomp = spec.linux.seccomp if spec.linux else None
     if seccomp is None:

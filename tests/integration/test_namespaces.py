@@ -5,15 +5,12 @@ hostname and domainname."""
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import Bundle, Runtime, build_rootfs, run_in
+from tests.conftest import Bundle, Runtime, run_in
 
 pytestmark = pytest.mark.root
 
@@ -87,18 +84,6 @@ def test_joined_namespaces_equal_the_targets(limpet: Runtime, bundle: Bundle,
     for kind, inode in expected.items():
         assert inodes[kind] == inode, kind
     assert inodes["self"] != "1"   # the target's sleep is PID 1 of that namespace
-
-
-@pytest.fixture
-def world_readable_rootfs() -> Iterator[str]:
-    """The mapped root of a user namespace is not host root: it must be able to reach the
-    rootfs (pytest's own tmp dirs are 0700)."""
-    top = tempfile.mkdtemp(prefix="limpet-userns-")
-    os.chmod(top, 0o755)
-    try:
-        yield str(build_rootfs(Path(top) / "rootfs"))
-    finally:
-        shutil.rmtree(top, ignore_errors=True)
 
 
 def test_user_namespace_maps_ids(limpet: Runtime, bundle: Bundle,
