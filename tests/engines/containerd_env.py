@@ -245,7 +245,7 @@ class Containerd:
     def stop(self) -> None:
         """Stop tasks, daemon and shims; unmount and remove everything under the temp dir."""
         if self.proc is not None and self.proc.poll() is None:
-            for ns in sorted(self.namespaces - {"k8s.io"}):
+            for ns in sorted(self.namespaces):
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     self._clean_namespace(ns)
             self.proc.send_signal(signal.SIGTERM)
@@ -280,7 +280,23 @@ def cgroup_dirs(path: str) -> list[Path]:
 
 
 def remove_cgroups(path: str) -> None:
-    """rmdir the cgroup ``path`` (and empty children) in every hierarchy."""
+    """Kill what is still in cgroup ``path`` (a cgroup of ours, unique per test run: a
+    failed test may leave a container's processes there) and rmdir it and its children in
+    every hierarchy."""
+    for _ in range(50):
+        pids: set[int] = set()
+        for top in cgroup_dirs(path):
+            for dirpath, _dirs, files in os.walk(top):
+                if "cgroup.procs" in files:
+                    with contextlib.suppress(OSError):
+                        pids.update(int(p) for p in
+                                    Path(dirpath, "cgroup.procs").read_text().split())
+        if not pids:
+            break
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.1)
     for top in cgroup_dirs(path):
         for dirpath, _dirs, _files in sorted(os.walk(top), key=lambda w: -len(w[0])):
             with contextlib.suppress(OSError):
@@ -300,7 +316,7 @@ def run_in_pty(cmd: list[str], timeout: float = 60) -> tuple[int, str]:
                                 start_new_session=True)
     finally:
         os.close(slave)
-    chunks = []
+    chunks: list[bytes] = []
     deadline = time.monotonic() + timeout
     try:
         while True:

@@ -113,25 +113,28 @@ def pod(request: pytest.FixtureRequest, daemon: Containerd, cri: CRIClient) -> I
         pytest.fail(f"RunPodSandbox({handler}): {error}\n{daemon.log_tail(3000)}")
     out = daemon.tmp / f"out-{name}"
     out.mkdir()
-    yield Pod(cri, daemon, handler, pod_id, config, cgroup_parent, out, log_dir)
-
-    for cid in cri.list_containers():
-        cri.stop_container(cid, timeout=0)
-        cri.remove_container(cid)
-    cri.stop_pod_sandbox(pod_id)
-    cri.remove_pod_sandbox(pod_id)
-    left = [f"pod {p}" for p in cri.list_pod_sandboxes()]
-    left += [f"container {c}" for c in cri.list_containers()]
-    state = daemon.tmp / f"cri-root-{handler}" / "k8s.io"
-    if state.is_dir():
-        left += [f"runtime state {state / n}" for n in os.listdir(state) if not n.startswith("@")]
-    for top in cgroup_dirs(cgroup_parent):
-        left += [f"cgroup {top / n}" for n in os.listdir(top) if (top / n).is_dir()]
-    left += [f"mount {m}" for m in mounts_under(daemon.tmp)]
-    remove_cgroups(cgroup_parent)
-    for f in out.iterdir():
-        f.unlink()
-    out.rmdir()
+    left: list[str] = []
+    try:
+        yield Pod(cri, daemon, handler, pod_id, config, cgroup_parent, out, log_dir)
+        for cid in cri.list_containers():
+            cri.stop_container(cid, timeout=0)
+            cri.remove_container(cid)
+        cri.stop_pod_sandbox(pod_id)
+        cri.remove_pod_sandbox(pod_id)
+        left += [f"pod {p}" for p in cri.list_pod_sandboxes()]
+        left += [f"container {c}" for c in cri.list_containers()]
+        state = daemon.tmp / f"cri-root-{handler}" / "k8s.io"
+        if state.is_dir():
+            left += [f"runtime state {state / n}" for n in os.listdir(state)
+                     if not n.startswith("@")]
+        for top in cgroup_dirs(cgroup_parent):
+            left += [f"cgroup {top / n}" for n in os.listdir(top) if (top / n).is_dir()]
+        left += [f"mount {m}" for m in mounts_under(daemon.tmp)]
+    finally:
+        remove_cgroups(cgroup_parent)
+        for f in out.iterdir():
+            f.unlink()
+        out.rmdir()
     assert not left, f"{handler} left behind: {left}"
 
 
