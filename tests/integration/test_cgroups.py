@@ -393,8 +393,9 @@ def test_oom_kill_under_the_limit_is_reported_by_events(limpet: Runtime, bundle:
     finally:
         events.kill()
         events.wait()
-    wait_until(lambda: (signal_dir / "status").exists())
-    assert (signal_dir / "status").read_text().strip() == str(128 + signal.SIGKILL)
+    status = signal_dir / "status"
+    wait_until(lambda: status.exists() and status.read_text().strip() != "")  # shell's echo
+    assert status.read_text().strip() == str(128 + signal.SIGKILL)
     control = (cgroup.dir("memory") / "memory.oom_control").read_text().split()
     assert int(control[control.index("oom_kill") + 1]) >= 1
 
