@@ -200,6 +200,7 @@ class DockerDaemon:
         ids = self.docker("ps", "-aq", "--no-trunc", timeout=30).stdout.split()
         if ids:
             self.docker("rm", "-f", *ids, timeout=60)
+        self.docker("volume", "prune", "-f", timeout=60)
 
     def leftovers(self, ids: set[str]) -> list[str]:
         """What the containers ``ids`` left behind after removal."""

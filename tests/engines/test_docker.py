@@ -129,13 +129,96 @@ def test_tty_gets_a_terminal(docker: DockerDaemon, runtime: str) -> None:
     assert "stdio-is-a-tty" in lines, output
 
 
-def test_read_only_rootfs(docker: DockerDaemon, runtime: str) -> None:
-    proc = docker.run(runtime, "--rm", "--read-only", IMAGE, "sh", "-c",
-                      "touch /probe 2>&1; echo rc=$?; grep ' / ' /proc/mounts", check=True)
-    assert "Read-only file system" in proc.stdout
-    assert "rc=1" in proc.stdout
-    root_line = proc.stdout.splitlines()[-1].split()
-    assert "ro" in root_line[3].split(","), proc.stdout
+def test_read_only_rootfs_with_a_tmpfs(docker: DockerDaemon, runtime: str) -> None:
+    proc = docker.run(runtime, "--rm", "--read-only", "--tmpfs", "/run:size=1m", IMAGE,
+                      "sh", "-c", "touch /probe 2>&1; echo rc=$?; touch /run/probe && "
+                      "echo tmpfs-writable; grep -E ' /(run)? ' /proc/mounts", check=True)
+    lines = proc.stdout.splitlines()
+    assert "Read-only file system" in lines[0]
+    assert lines[1:3] == ["rc=1", "tmpfs-writable"], lines
+    mounts = {line.split()[1]: line.split()[3].split(",") for line in lines[3:]}
+    assert "ro" in mounts["/"], lines
+    assert "rw" in mounts["/run"] and "size=1024k" in mounts["/run"], lines
+
+
+def test_bind_mounts_and_volumes(docker: DockerDaemon, runtime: str) -> None:
+    host = docker.base / f"host-{uuid.uuid4().hex[:8]}"
+    host.mkdir()
+    (host / "from-host").write_text("host data\n")
+    volume = name()
+    try:
+        proc = docker.run(
+            runtime, "--rm", "-v", f"{host}:/rw", "-v", f"{host}:/ro:ro",
+            "-v", f"{volume}:/vol", IMAGE, "sh", "-c",
+            "cat /rw/from-host; echo from-container > /rw/out; touch /ro/x 2>&1;"
+            " echo in-volume > /vol/file", check=True)
+        assert proc.stdout.splitlines() == ["host data",
+                                            "touch: /ro/x: Read-only file system"]
+        assert (host / "out").read_text() == "from-container\n"
+        proc = docker.run(runtime, "--rm", "-v", f"{volume}:/vol", IMAGE, "cat", "/vol/file",
+                          check=True)
+        assert proc.stdout == "in-volume\n"
+    finally:
+        docker.docker("volume", "rm", "-f", volume)
+
+
+def test_init_runs_as_pid_1(docker: DockerDaemon, runtime: str) -> None:
+    proc = docker.run(runtime, "--rm", "--init", IMAGE, "sh", "-c",
+                      "tr '\\0' ' ' < /proc/1/cmdline", check=True)
+    assert proc.stdout.startswith("/sbin/docker-init -- sh -c"), proc.stdout
+
+
+def test_capabilities_seccomp_and_no_new_privileges(docker: DockerDaemon,
+                                                    runtime: str) -> None:
+    status = "grep -E '^(CapEff|CapBnd|NoNewPrivs|Seccomp):' /proc/self/status"
+    proc = docker.run(runtime, "--rm", IMAGE, "sh", "-c", status, check=True)
+    # docker's default set: chown dac_override fowner fsetid kill setgid setuid setpcap
+    # net_bind_service net_raw sys_chroot mknod audit_write setfcap
+    assert proc.stdout.split() == ["CapEff:", "00000000a80425fb", "CapBnd:", "00000000a80425fb",
+                                   "NoNewPrivs:", "0", "Seccomp:", "2"]
+    proc = docker.run(runtime, "--rm", "--cap-drop", "ALL", "--cap-add", "NET_ADMIN",
+                      "--security-opt", "no-new-privileges",
+                      "--security-opt", "seccomp=unconfined", IMAGE, "sh", "-c", status,
+                      check=True)
+    assert proc.stdout.split() == ["CapEff:", "0000000000001000", "CapBnd:", "0000000000001000",
+                                   "NoNewPrivs:", "1", "Seccomp:", "0"]
+
+
+def test_ulimits_sysctls_shm_and_hostname(docker: DockerDaemon, runtime: str) -> None:
+    proc = docker.run(runtime, "--rm", "--ulimit", "nofile=1024:2048",
+                      "--sysctl", "kernel.shmmax=123456", "--shm-size", "2m",
+                      "--hostname", "box1", "--add-host", "db.test:10.1.2.3", IMAGE, "sh", "-c",
+                      "ulimit -n; ulimit -Hn; cat /proc/sys/kernel/shmmax; hostname;"
+                      " grep db.test /etc/hosts; grep ' /dev/shm ' /proc/mounts", check=True)
+    lines = proc.stdout.splitlines()
+    assert lines[:5] == ["1024", "2048", "123456", "box1", "10.1.2.3\tdb.test"], lines
+    assert "size=2048k" in lines[5], lines
+
+
+def test_cpu_limits_at_run(docker: DockerDaemon, runtime: str) -> None:
+    proc = docker.run(runtime, "--rm", "--cpus", "0.5", "--cpu-shares", "512",
+                      "--cpuset-cpus", "0", IMAGE, "cat",
+                      "/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "/sys/fs/cgroup/cpu/cpu.cfs_period_us",
+                      "/sys/fs/cgroup/cpu/cpu.shares", "/sys/fs/cgroup/cpuset/cpuset.cpus",
+                      check=True)
+    assert proc.stdout.split() == ["50000", "100000", "512", "0"]
+
+
+def test_device_is_added(docker: DockerDaemon, runtime: str) -> None:
+    proc = docker.run(runtime, "--rm", "--device", "/dev/null:/dev/mynull", IMAGE, "sh", "-c",
+                      "stat -c '%F %t:%T' /dev/mynull; echo x > /dev/mynull && echo writable;"
+                      " mknod /tmp/disk b 7 0 && head -c1 /tmp/disk 2>&1", check=False)
+    # the device cgroup allows the added device but not a loop device made with mknod
+    assert proc.stdout.splitlines() == ["character special file 1:3", "writable",
+                                        "head: /tmp/disk: Operation not permitted"], proc.stdout
+
+
+def test_oom_kill_is_reported(docker: DockerDaemon, runtime: str) -> None:
+    container = start_detached(docker, runtime, "--memory", "16m", "--memory-swap", "16m",
+                               IMAGE, "sh", "-c", "x=a; while :; do x=$x$x; done")
+    assert docker.docker("wait", container, check=True).stdout.strip() == "137"
+    assert inspect(docker, container, "{{.State.OOMKilled}} {{.State.ExitCode}}") == \
+        "true 137"
 
 
 def test_memory_and_pids_limits_at_run(docker: DockerDaemon, runtime: str) -> None:
