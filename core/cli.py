@@ -1,44 +1,49 @@
 """The runc-compatible command line (engines.md lists what engines call).
 
-Parsing uses argparse only; each verb imports what it needs when it runs, so that start,
-state, kill and delete stay lean, and ``create``/``run`` fork the init before the heavy
+The lines engines send are read by :mod:`.argv` (argparse costs ~15 ms); anything else by
+argparse. Each verb imports what it needs when it runs, so that start, state, kill and
+delete stay lean, and ``create``/``run`` fork the init before the heavy
 imports (pydantic, pluggy) happen.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import LimpetError, UsageError
 from .log import configure, log
 
+if TYPE_CHECKING:
+    import argparse
+
 DEFAULT_ROOT = "/run/limpet"
 
 
-class _Formatter(argparse.HelpFormatter):
-    """argparse asks shutil for the terminal width, and shutil imports bz2 and lzma: that
-    would be ballast in every forked init. $COLUMNS or 100 will do."""
-
-    def __init__(self, prog: str, **kwargs: Any) -> None:
-        kwargs.setdefault("width", int(os.environ.get("COLUMNS", "100")))
-        super().__init__(prog, **kwargs)
-
-
-class _Parser(argparse.ArgumentParser):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("formatter_class", _Formatter)
-        super().__init__(*args, **kwargs)
-
-    def error(self, message: str) -> Any:  # argparse exits 2 with usage; keep runc's shape
-        raise UsageError(None if self.prog == "limpet" else self.prog, message)
-
-
 def _parser() -> argparse.ArgumentParser:
+    """The full parser: help, usage and errors (:mod:`.argv` reads the common lines)."""
+    import argparse
+
+    class _Formatter(argparse.HelpFormatter):
+        """argparse asks shutil for the terminal width, and shutil imports bz2 and lzma: that
+        would be ballast in every forked init. $COLUMNS or 100 will do."""
+
+        def __init__(self, prog: str, **kwargs: Any) -> None:
+            kwargs.setdefault("width", int(os.environ.get("COLUMNS", "100")))
+            super().__init__(prog, **kwargs)
+
+
+    class _Parser(argparse.ArgumentParser):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs.setdefault("formatter_class", _Formatter)
+            super().__init__(*args, **kwargs)
+
+        def error(self, message: str) -> Any:  # argparse exits 2 with usage; keep runc's shape
+            raise UsageError(None if self.prog == "limpet" else self.prog, message)
+
     p = _Parser(prog="limpet", description="An OCI container runtime (runc-compatible CLI).")
     p.add_argument("--root", default=None, help=f"state directory (default {DEFAULT_ROOT})")
     p.add_argument("--log", default=None, help="log file (default stderr)")
@@ -624,7 +629,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     verb: str | None = None
     try:
-        args = _parser().parse_args(argv)
+        from .argv import parse
+
+        args: Any = parse(argv) or _parser().parse_args(argv)
         verb = args.verb
         configure(args.log, args.log_format or "text", args.debug)
         if args.version:
