@@ -11,7 +11,9 @@ Standard library only, no imports at all: this module is on every verb's path.
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 #: flag -> (attribute, kind): kind "value" takes an argument, "int" an integer, "append"
 #: a repeatable argument, "bool" none.

@@ -8,17 +8,18 @@ imports (pydantic, pluggy) happen.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
 
+from . import jsonlite as json
 from .errors import LimpetError, UsageError
 from .log import configure, log
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Callable, Sequence
+    from typing import Any
 
 DEFAULT_ROOT = "/run/limpet"
 
@@ -266,7 +267,7 @@ def _print_json(data: Any) -> None:
 
 
 def cmd_create(args: argparse.Namespace, detach: bool = True, start: bool = False) -> int:
-    from .create import CreateRequest, create, listen_fds, spawn_init
+    from .spawn import listen_fds, spawn_init
     from .state import check_id
 
     check_id(args.container_id)
@@ -275,6 +276,8 @@ def cmd_create(args: argparse.Namespace, detach: bool = True, start: bool = Fals
                          "limpet has no systemd backend and this host runs no systemd")
     console_socket = os.path.abspath(args.console_socket) if args.console_socket else None
     pid, sock = spawn_init(subreaper=not detach)
+    from .create import CreateRequest, create  # after the fork: the init never needs it
+
     req = CreateRequest(args.container_id, os.path.abspath(args.bundle), _root(args),
                         pid_file=args.pid_file, console_socket=console_socket,
                         no_pivot=args.no_pivot, preserve_fds=args.preserve_fds,
@@ -338,11 +341,15 @@ def _run_foreground(args: argparse.Namespace, pid: int, console_fd: int | None) 
 
 
 def cmd_exec(args: argparse.Namespace) -> int:
-    from .create import spawn_init, write_pid_file
-    from .exec import ExecRequest, check_running, exec_process
+    from .lifecycle import exec_target
+    from .spawn import spawn_init, write_pid_file
 
     if args.preserve_fds < 0:
         raise UsageError("--preserve-fds", "must not be negative")
+    data = exec_target(_store(args), args.container_id, args.ignore_paused)
+    init_pid, sock = spawn_init(subreaper=not args.detach)
+    from .exec import ExecRequest, exec_process  # after the fork: the init never needs it
+
     req = ExecRequest(
         args.container_id, _root(args), args=list(args.command), process_file=args.process,
         detach=args.detach, pid_file=args.pid_file, tty=args.tty,
@@ -351,8 +358,6 @@ def cmd_exec(args: argparse.Namespace) -> int:
         caps=args.cap, no_new_privs=args.no_new_privs, apparmor=args.apparmor,
         process_label=args.process_label, preserve_fds=args.preserve_fds,
         ignore_paused=args.ignore_paused, config_file=args.config)
-    data = check_running(_store(args), args.container_id, args.ignore_paused)
-    init_pid, sock = spawn_init(subreaper=not args.detach)
     pid = exec_process(req, init_pid, sock, data)
     if args.pid_file:
         write_pid_file(args.pid_file, pid)
@@ -421,7 +426,7 @@ def cmd_ps(args: argparse.Namespace) -> int:
     if args.format == "json":
         if args.ps_args:
             raise UsageError("ps", "ps options cannot be used with --format json")
-        sys.stdout.write(json.dumps(pids, separators=(",", ":")) + "\n")
+        sys.stdout.write(json.dumps(pids, compact=True) + "\n")
         return 0
     import subprocess
 
@@ -453,12 +458,12 @@ def cmd_events(args: argparse.Namespace) -> int:
     if args.stats:
         data = lifecycle.stats(store, args.container_id)
         sys.stdout.write(json.dumps({"type": "stats", "id": args.container_id,
-                                     "data": data}, separators=(",", ":")) + "\n")
+                                     "data": data}, compact=True) + "\n")
         return 0
     interval = parse_duration("--interval", args.interval)
 
     def emit(event: dict[str, Any]) -> None:
-        sys.stdout.write(json.dumps(event, separators=(",", ":")) + "\n")
+        sys.stdout.write(json.dumps(event, compact=True) + "\n")
         sys.stdout.flush()
 
     lifecycle.events(store, args.container_id, interval, emit)
@@ -496,8 +501,10 @@ def cmd_spec(args: argparse.Namespace) -> int:
     # The default seccomp profile only if some enabled plugin applies it (config.yaml).
     runtime_config, doc, config_path = config.load(args.config)
     seccomp = "linux.seccomp" in plugins.load(runtime_config, doc, config_path).claims
+    import json as stdjson  # runc's layout: tab-indented
+
     with open(path, "w") as f:
-        json.dump(default_spec(rootless=args.rootless, seccomp=seccomp), f, indent="\t")
+        stdjson.dump(default_spec(rootless=args.rootless, seccomp=seccomp), f, indent="\t")
         f.write("\n")
     return 0
 
@@ -628,6 +635,10 @@ def _report(exc: LimpetError, verb: str | None) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     verb: str | None = None
+    # pydantic's plugin loader scans every installed distribution at the first model
+    # (~15 ms of each create); the runtime uses no pydantic plugins, and validation is not
+    # something a third-party package should hook into unannounced.
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     try:
         from .argv import parse
 

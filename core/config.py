@@ -68,15 +68,15 @@ def line_of(doc: Any, loc: tuple[Any, ...]) -> int | None:
 
 
 def load_document(path: str) -> Any:
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
-
     try:
         text = Path(path).read_text()
     except FileNotFoundError:
-        return None
+        return None   # the defaults apply; ruamel is not even imported
     except OSError as exc:
         raise ConfigError(path, f"cannot read: {exc.strerror}") from None
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
     try:
         return YAML(typ="rt").load(text)
     except YAMLError as exc:

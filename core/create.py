@@ -1,9 +1,10 @@
 """``create``: load, validate and plan in the runtime process, then drive the init.
 
-The init is forked by :func:`spawn_init` before this module's heavy imports happen (see
-:mod:`limpet.core.init`). Everything ``create`` makes is pushed on an undo stack; if any step
-fails, the stack is unwound (processes killed, teardown ops run, state dir removed) and the
-first error is reported, with cleanup failures added as notes.
+The init is forked by :func:`limpet.core.spawn.spawn_init` before this module (and its
+heavy imports) is loaded (see :mod:`limpet.core.init`). Everything ``create`` makes is
+pushed on an undo stack; if any step fails, the stack is unwound (processes killed,
+teardown ops run, state dir removed) and the first error is reported, with cleanup
+failures added as notes.
 """
 
 from __future__ import annotations
@@ -21,23 +22,6 @@ from .errors import ContainerError, ExecutionError, LimpetError, SpecError, from
 from .log import log
 from .state import OCI_VERSION, Store, proc_start_time
 from .trace import span
-
-
-def spawn_init(subreaper: bool = False) -> tuple[int, socket.socket]:
-    """Fork the init from the current (lean) point; returns (pid, runtime's socket end)."""
-    from . import init  # lean; imported before the fork so the child shares its pages
-
-    if subreaper:
-        from .syscalls import Syscalls, const
-
-        Syscalls().prctl(const("PR_SET_CHILD_SUBREAPER"), 1)
-    ours, theirs = socket.socketpair()
-    pid = os.fork()
-    if pid == 0:
-        ours.close()
-        init.main(theirs)
-    theirs.close()
-    return pid, ours
 
 
 @dataclass
@@ -147,7 +131,7 @@ def compile_bundle(req: CreateRequest, state_dir: str) -> tuple[Any, Any, Any, A
     with span("load config.yaml"):
         runtime_config, doc, config_path = config.load(req.config_file)
     with span("load plugins"):
-        loaded = plugins.load(runtime_config, doc, config_path)
+        loaded = plugins.load(runtime_config, doc, config_path, cache_dir=req.root)
     path = os.path.join(req.bundle, "config.json")
     try:
         with open(path, "rb") as f:
@@ -236,6 +220,8 @@ def create(req: CreateRequest, init_pid: int, sock: socket.socket) -> dict[str, 
                      handlers={op["kind"]: handlers[op["kind"]] for op in pctx.teardown})
         store.write(req.container_id, state)
         if req.pid_file:
+            from .spawn import write_pid_file
+
             write_pid_file(req.pid_file, pid)
         if "limpet_created" in state["hooks"]:
             from .context import LifecycleContext
@@ -360,23 +346,3 @@ def _now() -> str:
 
     now = time.time()
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e9):09d}Z"
-
-
-def listen_fds() -> int:
-    """How many sockets systemd-style socket activation passed us (fds 3..), as runc's
-    ``activation.Files``: LISTEN_FDS, if LISTEN_PID names this process."""
-    try:
-        if int(os.environ.get("LISTEN_PID", "")) != os.getpid():
-            return 0
-        return max(0, int(os.environ.get("LISTEN_FDS", "")))
-    except ValueError:
-        return 0
-
-
-def write_pid_file(path: str, pid: int) -> None:
-    """Decimal pid, no newline, written atomically (as runc does)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp")
-    with open(tmp, "w") as f:
-        f.write(str(pid))
-    os.rename(tmp, path)

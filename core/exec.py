@@ -18,8 +18,7 @@ import socket
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ContainerError, LimpetError, SpecError, UsageError
-from .state import Store, status
+from .errors import LimpetError, SpecError, UsageError
 from .trace import span
 
 
@@ -45,20 +44,6 @@ class ExecRequest:
     ignore_paused: bool = False
     config_file: str | None = None
     console_fd: int | None = None      # the pty master, when exec proxies the terminal
-
-
-def check_running(store: Store, container_id: str, ignore_paused: bool) -> dict[str, Any]:
-    """The container's state.json, if a process may be executed in it (runc's words)."""
-    data = store.read(container_id)
-    current = status(data, store.dir(container_id))
-    if current == "stopped":
-        raise ContainerError(None, "cannot exec in a stopped state")
-    if current == "paused" and not ignore_paused:
-        raise ContainerError(None, "cannot exec in a paused state (use --ignore-paused "
-                             "to override)")
-    if current == "creating" or not data.get("pid"):
-        raise ContainerError(None, f"cannot exec in a {current} container")
-    return data
 
 
 def _read_json(path: str, where: str) -> Any:
@@ -136,7 +121,7 @@ def compile_exec(req: ExecRequest, data: dict[str, Any]) -> Any:
         runtime_config, doc, config_path = config.load(req.config_file
                                                        or data.get("runtimeConfig"))
     with span("load plugins"):
-        loaded = plugins.load(runtime_config, doc, config_path)
+        loaded = plugins.load(runtime_config, doc, config_path, cache_dir=req.root)
     bundle = data["bundle"]
     raw = _read_json(os.path.join(bundle, "config.json"), "--bundle")
     if not isinstance(raw, dict):

@@ -21,21 +21,23 @@ pluggy or ruamel.
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import signal
 import socket
 import stat
 import sys
-from collections.abc import Callable
-from typing import Any, NoReturn
 
-from . import sync
+from . import jsonlite, sync
 from .errors import ExecutionError, LimpetError, ProgramNotFound, os_error
 from .plan import RESOLVE_BEFORE, WAIT_BEFORE, phases_from_json
 from .syscalls import Syscalls, const
 
-Handler = Callable[["InitContext", dict[str, Any]], None]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any, NoReturn
+
+    Handler = Callable[["InitContext", dict[str, Any]], None]
 
 
 class InitContext:
@@ -261,7 +263,7 @@ def _report_after_start(ctx: InitContext, exc: LimpetError) -> None:
     print(f"limpet: {exc}", file=sys.stderr, flush=True)
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)   # start may be gone: EPIPE, not death
     try:
-        os.write(ctx.exec_fifo_fd, json.dumps(exc.to_wire()).encode())
+        os.write(ctx.exec_fifo_fd, jsonlite.dumps(exc.to_wire()).encode())
     except OSError:
         pass
 

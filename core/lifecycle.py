@@ -7,15 +7,20 @@ lifecycle hook or a teardown op needs a handler.
 
 from __future__ import annotations
 
-import json
 import os
 import select
-import signal
-from typing import Any
+import sys
 
+from . import jsonlite as json
 from .errors import ContainerError, StateTransitionError, UsageError, from_wire
 from .log import log
 from .state import Store, oci_state, status, wait_gone
+
+SIGKILL = 9   # signal.SIGKILL: the signal module imports enum, ~5 ms on the lean verbs
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def _signal_number(value: str) -> int:
@@ -23,11 +28,13 @@ def _signal_number(value: str) -> int:
     text = value.strip().upper()
     if text.isdigit():
         number = int(text)
-        if 0 < number < signal.NSIG:
+        if 0 < number < 65:   # signal.NSIG
             return number
         raise UsageError("SIGNAL", f"invalid signal number {value!r}")
     name = text if text.startswith("SIG") else "SIG" + text
     try:
+        import signal  # its enum import is paid only for a signal given by name
+
         return int(signal.Signals[name])
     except KeyError:
         raise UsageError("SIGNAL", f"unknown signal {value!r}") from None
@@ -96,6 +103,20 @@ def _await_fifo(fd: int, data: dict[str, Any]) -> None:
         raise from_wire(wire)
 
 
+def exec_target(store: Store, container_id: str, ignore_paused: bool) -> dict[str, Any]:
+    """The container's state.json, if a process may be executed in it (runc's words)."""
+    data = store.read(container_id)
+    current = status(data, store.dir(container_id))
+    if current == "stopped":
+        raise ContainerError(None, "cannot exec in a stopped state")
+    if current == "paused" and not ignore_paused:
+        raise ContainerError(None, "cannot exec in a paused state (use --ignore-paused "
+                             "to override)")
+    if current == "creating" or not data.get("pid"):
+        raise ContainerError(None, f"cannot exec in a {current} container")
+    return data
+
+
 def kill(store: Store, container_id: str, sig: str, all_processes: bool = False) -> None:
     number = _signal_number(sig)
     data, current = load(store, container_id)
@@ -123,9 +144,8 @@ def control_module(data: dict[str, Any]) -> Any:
     name = facts.get("control")
     if not name:
         return None
-    import importlib
-
-    return importlib.import_module(name)
+    __import__(name)   # not importlib.import_module: importlib is one more import
+    return sys.modules[name]
 
 
 def container_pids(data: dict[str, Any]) -> list[int]:
@@ -179,11 +199,11 @@ def delete(store: Store, container_id: str, force: bool = False) -> None:
         if control is not None and (current != "stopped" or control.orphans(data["facts"])):
             # every process of the cgroups (frozen first: none escapes by forking), also
             # those a stopped container without its own pid namespace left behind
-            control.signal_all(data["facts"], signal.SIGKILL)
+            control.signal_all(data["facts"], SIGKILL)
         elif current != "stopped" and data.get("pid"):
             for pid in container_pids(data) or [data["pid"]]:
                 try:
-                    os.kill(pid, signal.SIGKILL)
+                    os.kill(pid, SIGKILL)
                 except ProcessLookupError:
                     pass
         if current != "stopped" and data.get("pid") and \
@@ -222,7 +242,7 @@ def _lifecycle_hook(store: Store, container_id: str, data: dict[str, Any], hook:
 
     # The plugins that created the container, not whatever the environment says now.
     runtime_config, doc, path = config.load(data.get("runtimeConfig"))
-    loaded = plugins.load(runtime_config, doc, path)
+    loaded = plugins.load(runtime_config, doc, path, cache_dir=store.root)
     ctx = LifecycleContext(container_id, data["bundle"], store.dir(container_id),
                            data.get("pid"), data)
     try:

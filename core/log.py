@@ -7,11 +7,15 @@ Lean: standard library only.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
-from typing import TextIO
+
+from . import jsonlite as json
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import TextIO
 
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
 

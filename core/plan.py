@@ -13,14 +13,15 @@ An operation names a *kind*; each kind has a handler ``"module:function"`` regis
 plugin (``limpet_op_handlers`` hook). Handlers of ``init``/``container`` ops run in the lean
 init, so their modules must import only the standard library and ``limpet.core`` lean modules.
 
-This module is imported by the lean init: standard library only.
+This module is imported by the lean init: no imports at all (not even dataclasses, which
+pulls in inspect and re).
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 #: (phase, side) in execution order. The spec's lifecycle points map onto it: createRuntime
 #: hooks run in ``create-runtime``; createContainer hooks in ``create-container``; the
@@ -57,14 +58,22 @@ WAIT_BEFORE = "start-container"
 RESOLVE_BEFORE = "seccomp"
 
 
-@dataclass
 class Op:
     """One operation. ``where`` is the config path it comes from, for error messages."""
 
-    kind: str
-    args: dict[str, Any] = field(default_factory=dict)
-    where: str | None = None
-    plugin: str | None = None
+    def __init__(self, kind: str, args: dict[str, Any] | None = None,
+                 where: str | None = None, plugin: str | None = None) -> None:
+        self.kind = kind
+        self.args: dict[str, Any] = {} if args is None else args
+        self.where = where
+        self.plugin = plugin
+
+    def __repr__(self) -> str:
+        return f"Op({self.kind!r}, {self.args!r}, where={self.where!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Op) and (self.kind, self.args, self.where, self.plugin) == \
+            (other.kind, other.args, other.where, other.plugin)
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"kind": self.kind, "args": self.args}
@@ -80,18 +89,18 @@ class Op:
         return f"{self.kind} {' '.join(parts)}".rstrip()
 
 
-@dataclass
 class Plan:
     """Operations by phase. ``handlers`` maps each op kind to ``module:function``."""
 
-    phases: dict[str, list[Op]] = field(default_factory=lambda: {p: [] for p, _ in PHASES})
-    handlers: dict[str, str] = field(default_factory=dict)
-    #: Facts the executor needs that are not operations (rootfs path, program, env, ...).
-    process: dict[str, Any] = field(default_factory=dict)
-    #: The lifecycle hooks this container needs (``plan.lifecycle.add("limpet_started")``):
-    #: recorded in state.json, so ``start``/``delete`` load plugins only when asked to.
-    lifecycle: set[str] = field(default_factory=set)
-    current_plugin: str | None = None
+    def __init__(self, handlers: dict[str, str] | None = None) -> None:
+        self.phases: dict[str, list[Op]] = {p: [] for p, _ in PHASES}
+        self.handlers: dict[str, str] = {} if handlers is None else handlers
+        #: Facts the executor needs that are not operations (rootfs path, program, env).
+        self.process: dict[str, Any] = {}
+        #: The lifecycle hooks this container needs (``plan.lifecycle.add(...)``):
+        #: recorded in state.json, so ``start``/``delete`` load plugins only when asked to.
+        self.lifecycle: set[str] = set()
+        self.current_plugin: str | None = None
 
     def add(self, phase: str, kind: str, where: str | None = None, **args: Any) -> Op:
         """Append an operation to ``phase`` (a name from :data:`PHASES`)."""
@@ -118,7 +127,9 @@ class Plan:
         }
 
     def dumps(self) -> str:
-        return json.dumps(self.to_json(), separators=(",", ":"))
+        from . import jsonlite
+
+        return jsonlite.dumps(self.to_json(), compact=True)
 
 
 def phases_from_json(data: dict[str, Any]) -> list[tuple[str, str, list[dict[str, Any]]]]:

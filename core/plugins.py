@@ -12,7 +12,6 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
-from importlib import metadata
 from types import ModuleType
 from typing import Any
 
@@ -47,7 +46,7 @@ class Plugins:
     pm: pluggy.PluginManager
     loaded: dict[str, LoadedPlugin] = field(default_factory=dict)
     disabled: dict[str, LoadedPlugin] = field(default_factory=dict)   # opt-in, not enabled
-    available: dict[str, metadata.EntryPoint] = field(default_factory=dict)
+    available: dict[str, Any] = field(default_factory=dict)   # name -> entry point
     claims: dict[str, str] = field(default_factory=dict)      # path -> plugin
     handlers: dict[str, str] = field(default_factory=dict)    # op kind -> module:function
     backends: dict[str, dict[str, Backend]] = field(default_factory=dict)
@@ -77,9 +76,12 @@ def _trace_hooks(pm: pluggy.PluginManager) -> None:
     pm.add_hookcall_monitoring(before, after)
 
 
-def _entry_points() -> dict[str, metadata.EntryPoint]:
-    found: dict[str, metadata.EntryPoint] = {}
-    for ep in metadata.entry_points(group=GROUP):
+def _entry_points(cache_dir: str | None = None) -> dict[str, Any]:
+    """The group's entry points by name (cached in ``cache_dir``: :mod:`.entrypoints`)."""
+    from . import entrypoints
+
+    found: dict[str, Any] = {}
+    for ep in entrypoints.load(GROUP, cache_dir):
         if ep.name in found and found[ep.name].value != ep.value:
             raise ConfigError(f"entry point {ep.name!r}",
                               f"defined twice ({found[ep.name].value} and {ep.value})")
@@ -87,12 +89,16 @@ def _entry_points() -> dict[str, metadata.EntryPoint]:
     return found
 
 
-def load(config: RuntimeConfig, doc: Any = None, config_file: str = "config.yaml") -> Plugins:
+def load(config: RuntimeConfig, doc: Any = None, config_file: str = "config.yaml",
+         cache_dir: str | None = None) -> Plugins:
+    """Load the enabled plugins. ``cache_dir``: where the entry points may be cached (the
+    state root; None: scan the installed distributions)."""
     pm = pluggy.PluginManager("limpet")
     pm.add_hookspecs(hookspecs)
     if os.environ.get("LIMPET_TRACE"):
         _trace_hooks(pm)
-    plugins = Plugins(pm=pm, available=_entry_points(), config_file=config_file)
+    plugins = Plugins(pm=pm, available=_entry_points(cache_dir) if cache_dir else _entry_points(),
+                      config_file=config_file)
     section = config.plugins
     named: list[tuple[tuple[str | int, ...], str]] = [
         *((("plugins", "enable", i), n) for i, n in enumerate(section.enable)),

@@ -10,23 +10,25 @@ Lean: standard library only (used by start, state, kill, delete).
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
-import json
 import os
-import re
-from collections.abc import Iterator
-from typing import Any
+import sys
 
+from . import jsonlite
 from .errors import ContainerError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 OCI_VERSION = "1.3.0"
-_ID = re.compile(r"[\w+\-.]+", re.ASCII)
+_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+-.")
 
 
 def check_id(container_id: str) -> str:
     """Container ids follow runc: letters, digits, ``_+-.``; no path separators."""
-    if not container_id or not _ID.fullmatch(container_id) or container_id in (".", ".."):
+    if not container_id or not _ID_CHARS.issuperset(container_id) or \
+            container_id in (".", ".."):
         raise ContainerError("container id", f"invalid container id {container_id!r}: use "
                              "letters, digits and _ + - . only")
     return container_id
@@ -76,24 +78,15 @@ class Store:
                                  "already exists") from None
         return path
 
-    @contextlib.contextmanager
-    def lock(self, container_id: str) -> Iterator[None]:
-        """Hold the container's lock (blocks while another verb holds it)."""
-        path = os.path.join(self.dir(container_id), "lock")
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        except FileNotFoundError:
-            raise not_found(container_id) from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
+    def lock(self, container_id: str) -> Lock:
+        """``with store.lock(id):`` holds the container's lock (blocks while another verb
+        holds it)."""
+        return Lock(os.path.join(self.dir(container_id), "lock"), container_id)
 
     def read(self, container_id: str) -> dict[str, Any]:
         try:
-            with open(os.path.join(self.dir(container_id), "state.json")) as f:
-                data: dict[str, Any] = json.load(f)
+            with open(os.path.join(self.dir(container_id), "state.json"), "rb") as f:
+                data: dict[str, Any] = jsonlite.loads(f.read())
         except FileNotFoundError:
             raise not_found(container_id) from None
         return data
@@ -102,8 +95,31 @@ class Store:
         directory = self.dir(container_id)
         tmp = os.path.join(directory, ".state.json.tmp")
         with open(tmp, "w") as f:
-            json.dump(data, f, separators=(",", ":"))
+            f.write(jsonlite.dumps(data, compact=True))
         os.rename(tmp, os.path.join(directory, "state.json"))
+
+
+class Lock:
+    """flock(2) on a container's lock file (a class, not contextlib: one import less)."""
+
+    def __init__(self, path: str, container_id: str) -> None:
+        self.path = path
+        self.container_id = container_id
+        self.fd = -1
+
+    def __enter__(self) -> None:
+        try:
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except FileNotFoundError:
+            raise not_found(self.container_id) from None
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(self.fd)
+            raise
+
+    def __exit__(self, *exc_info: object) -> None:
+        os.close(self.fd)
 
 
 def not_found(container_id: str) -> ContainerError:
@@ -138,10 +154,9 @@ def _paused(data: dict[str, Any]) -> bool:
     facts = data.get("facts") or {}
     if not facts.get("control"):
         return False
-    import importlib
-
     try:
-        control = importlib.import_module(facts["control"])
+        __import__(facts["control"])
+        control = sys.modules[facts["control"]]
     except ImportError:   # the plugin was uninstalled since create: nothing to ask
         return False
     return bool(control.paused(facts))

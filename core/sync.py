@@ -13,17 +13,21 @@ Lean: standard library only.
 
 from __future__ import annotations
 
-import json
 import socket
 import struct
-from typing import Any
+
+from . import jsonlite
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 _LEN = struct.Struct("!I")
 
 
 def send(sock: socket.socket, message: dict[str, Any], fds: list[int] | None = None) -> None:
     """Send one message; ``fds`` travel with it as SCM_RIGHTS (e.g. a pty master)."""
-    data = json.dumps(message, separators=(",", ":")).encode()
+    data = jsonlite.dumps(message, compact=True).encode()
     frame = _LEN.pack(len(data)) + data
     if fds:
         sent = socket.send_fds(sock, [frame[:1]], fds)
@@ -55,7 +59,7 @@ def recv(sock: socket.socket) -> dict[str, Any] | None:
     body = _recv_exact(sock, _LEN.unpack(head)[0])
     if body is None:
         return None
-    message: dict[str, Any] = json.loads(body)
+    message: dict[str, Any] = jsonlite.loads(body)
     if fds:
         message["fds"] = fds
     return message

@@ -8,7 +8,6 @@ Cgroup directories are only ever removed with rmdir(2), deepest first: never ``r
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import time
@@ -140,8 +139,10 @@ def remove(path: str, timeout: float = 5.0) -> None:
 def _rmdir_tree(path: str) -> None:
     for entry in os.scandir(path):
         if entry.is_dir(follow_symlinks=False):
-            with contextlib.suppress(FileNotFoundError):
+            try:
                 _rmdir_tree(entry.path)
+            except FileNotFoundError:
+                pass
     try:
         rmdir(path)
     except OSError as exc:

@@ -18,13 +18,17 @@ can offer the same functions:
 from __future__ import annotations
 
 import os
-import signal
-from collections.abc import Callable
-from typing import Any
 
 from limpet.core.errors import ContainerError, ExecutionError
 
 from . import cgfs, freezer
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+SIGKILL = 9   # signal.SIGKILL, without the signal module's enum import (state verb)
 
 
 def _record(facts: dict[str, Any]) -> dict[str, Any]:
@@ -82,7 +86,7 @@ def signal_all(facts: dict[str, Any], number: int) -> None:
     """Send ``number`` to every process in the container's cgroups."""
     driver = _record(facts).get("driver", "")
     directory = _dir_of(facts, "freezer")
-    if driver == "v2" and number == signal.SIGKILL and directory is not None and \
+    if driver == "v2" and number == SIGKILL and directory is not None and \
             os.path.exists(os.path.join(directory, "cgroup.kill")):
         try:
             cgfs.write(os.path.join(directory, "cgroup.kill"), "1", "kill --all")
@@ -105,7 +109,7 @@ def signal_all(facts: dict[str, Any], number: int) -> None:
                 pass
     finally:
         # a frozen v1 task dies only once thawed; keep a paused container paused otherwise
-        if directory is not None and (frozen or (was_paused and number == signal.SIGKILL)):
+        if directory is not None and (frozen or (was_paused and number == SIGKILL)):
             freezer.thaw(driver, directory)
 
 

@@ -90,7 +90,8 @@ def plugin_set(monkeypatch: pytest.MonkeyPatch) -> PluginSet:
     """What plugins.load sees in every unit test: the built-in plugins' real entry points
     (nothing else installed in the venv); tests add fake plugins with ``.add``."""
     found = PluginSet(dict(BUILTIN_ENTRY_POINTS))
-    monkeypatch.setattr(plugins_module, "_entry_points", lambda: dict(found.entry_points))
+    monkeypatch.setattr(plugins_module, "_entry_points",
+                        lambda cache_dir=None: dict(found.entry_points))
     return found
 
 

@@ -178,7 +178,7 @@ def test_entry_point_defined_twice_is_an_error(monkeypatch: pytest.MonkeyPatch,
                                                original_entry_points: Any) -> None:
     found = [metadata.EntryPoint("dup", "pkg_a.plugin", plugins.GROUP),
              metadata.EntryPoint("dup", "pkg_b.plugin", plugins.GROUP)]
-    monkeypatch.setattr(plugins.metadata, "entry_points", lambda group: found)
+    monkeypatch.setattr(metadata, "entry_points", lambda group: found)
     with pytest.raises(ConfigError) as info:
         original_entry_points()
     assert "pkg_a.plugin" in info.value.message
@@ -528,10 +528,42 @@ def test_lifecycle_hook_errors_are_warnings_and_delete_goes_on(
 
 def test_lifecycle_hooks_are_skipped_when_state_records_none(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def fail() -> Any:
+    def fail(cache_dir: str | None = None) -> Any:
         raise AssertionError("plugins must not be loaded")
 
     monkeypatch.setattr(plugins, "_entry_points", fail)
     store = _write_state(tmp_path / "root", "c1", pid=None, status="stopped", hooks=[])
     lifecycle.delete(store, "c1")
     assert not os.path.exists(store.dir("c1"))
+
+
+def test_entry_points_are_cached_until_the_installation_changes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from limpet.core import entrypoints
+
+    scans: list[int] = []
+    real_scan = entrypoints.scan
+
+    def counting_scan(group: str) -> Any:
+        scans.append(1)
+        return real_scan(group)
+
+    monkeypatch.setattr(entrypoints, "scan", counting_scan)
+    first = {ep.name: ep.value for ep in entrypoints.load("limpet.plugins", str(tmp_path))}
+    again = entrypoints.load("limpet.plugins", str(tmp_path))
+    assert len(scans) == 1 and (tmp_path / entrypoints.CACHE_NAME).exists()
+    assert {ep.name: ep.value for ep in again} == first
+    cached = next(ep for ep in again if ep.name == "devices")
+    assert cached.load().__name__ == "limpet.plugins.devices.plugin"
+    assert cached.dist is not None and cached.dist.name == "limpet"
+    extra = tmp_path / "site"
+    extra.mkdir()
+    monkeypatch.syspath_prepend(str(extra))       # another path entry: a fresh scan
+    entrypoints.load("limpet.plugins", str(tmp_path))
+    assert len(scans) == 2
+    os.utime(extra, ns=(1, 1))                    # a distribution added there: rescan
+    entrypoints.load("limpet.plugins", str(tmp_path))
+    assert len(scans) == 3
+    (tmp_path / entrypoints.CACHE_NAME).write_text("{broken")
+    entrypoints.load("limpet.plugins", str(tmp_path))
+    assert len(scans) == 4

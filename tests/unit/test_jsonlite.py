@@ -1,0 +1,41 @@
+"""limpet.core.jsonlite reads and writes what json does (it replaces json on lean paths)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from limpet.core import jsonlite
+
+DOCUMENTS: list[Any] = [
+    {"ociVersion": "1.3.0", "id": "c1", "status": "running", "pid": 4242,
+     "annotations": {"a": "b", "ü": "☃"}, "bundle": "/tmp/b", "facts": {}, "hooks": [],
+     "teardown": [{"kind": "cgroup-remove", "args": {"remove": ["/sys/fs/cgroup/x"]}}]},
+    [], {}, [1, 2.5, -3, 1e100, True, False, None, "x\n\"y\"\t\\"], "plain", 0, None,
+    {"nested": {"deeper": [[], {}, [{"k": [1]}]]}}, 2**64 - 1, -0.0,
+]
+
+
+@pytest.mark.parametrize("doc", DOCUMENTS)
+def test_dumps_and_loads_match_json(doc: Any) -> None:
+    assert jsonlite.dumps(doc) == json.dumps(doc)
+    assert jsonlite.dumps(doc, compact=True) == json.dumps(doc, separators=(",", ":"))
+    assert jsonlite.dumps(doc, indent=2) == json.dumps(doc, indent=2)
+    text = json.dumps(doc, indent=1)
+    assert jsonlite.loads(text) == json.loads(text)
+    assert jsonlite.loads(f"  {text}\n".encode()) == doc
+
+
+@pytest.mark.parametrize("text", ["", "   ", "{", '{"a": 1} x', "[1,]", "NaN", "[Infinity]",
+                                  "{'a': 1}", '"\x01"'])
+def test_invalid_documents_are_value_errors(text: str) -> None:
+    with pytest.raises(ValueError):
+        jsonlite.loads(text)
+
+
+def test_unserialisable_values_are_type_errors() -> None:
+    with pytest.raises(TypeError):
+        jsonlite.dumps({"x": object()})
+    with pytest.raises(TypeError):
+        jsonlite.dumps({"x": object()}, indent=2)
