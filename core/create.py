@@ -13,14 +13,14 @@ import json
 import os
 import signal
 import socket
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from . import sync
-from .errors import ContainerError, ExecutionError, LimpetError, SpecError, from_wire, os_error
+from .errors import ContainerError, ExecutionError, SpecError, from_wire, os_error
 from .log import log
-from .state import OCI_VERSION, Store, proc_start_time
+from .parent import ParentContext, run_parent_ops, run_teardown
+from .state import OCI_VERSION, Store, proc_start_time, remove_tree
 from .trace import span
 
 
@@ -37,67 +37,6 @@ class CreateRequest:
     config_file: str | None = None
     foreground: bool = False           # ``run`` without -d
     console_fd: int | None = None      # the pty master, when run proxies the terminal
-
-
-@dataclass
-class ParentContext:
-    """What parent-side op handlers get."""
-
-    container_id: str
-    bundle: str
-    state_dir: str
-    init_pid: int                       # the first init (namespace owner until the fork)
-    pid: int | None = None              # the container process, once forked
-    teardown: list[dict[str, Any]] = field(default_factory=list)
-    undo: list[Callable[[], None]] = field(default_factory=list)
-    annotations: dict[str, str] = field(default_factory=dict)
-    #: facts for later verbs, saved in state.json; ``procsFiles``: files that list the
-    #: container's pids one per line (cgroup.procs), used by kill --all and delete
-    facts: dict[str, Any] = field(default_factory=dict)
-    init_reaped: bool = False
-
-    @property
-    def target_pid(self) -> int:
-        return self.pid or self.init_pid
-
-    def on_delete(self, kind: str, where: str | None = None, **args: Any) -> None:
-        """Record an op to run at ``delete`` (and at rollback of a failed create)."""
-        self.teardown.append({"kind": kind, "args": args, "where": where})
-
-
-def _import_handler(target: str) -> Callable[..., Any]:
-    import importlib
-
-    module_name, _, func = target.partition(":")
-    handler: Callable[..., Any] = getattr(importlib.import_module(module_name), func)
-    return handler
-
-
-def run_parent_ops(pctx: ParentContext, ops: list[Any], handlers: dict[str, str]) -> None:
-    for op in ops:
-        data = op if isinstance(op, dict) else op.to_json()
-        args = dict(data.get("args", {}))
-        args.setdefault("where", data.get("where"))
-        try:
-            _import_handler(handlers[data["kind"]])(pctx, args)
-        except LimpetError as exc:
-            if exc.where is None:
-                exc.where = data.get("where")
-            raise
-        except OSError as exc:
-            raise os_error(data.get("where"), data["kind"], exc) from None
-
-
-def run_teardown(teardown: list[dict[str, Any]], handlers: dict[str, str],
-                 pctx: ParentContext) -> list[str]:
-    """Run teardown ops in reverse; returns the failures (never raises)."""
-    failures = []
-    for op in reversed(teardown):
-        try:
-            run_parent_ops(pctx, [op], handlers)
-        except Exception as exc:  # keep going: every resource deserves a try
-            failures.append(f"cleanup {op['kind']}: {exc}")
-    return failures
 
 
 def _kill_and_reap(pid: int | None, reap: bool) -> None:
@@ -329,9 +268,7 @@ def _rollback(pctx: ParentContext, handlers: dict[str, str], made_dir: bool,
         except Exception as exc:
             notes.append(f"cleanup: {exc}")
     if made_dir:
-        import shutil  # not at the top: shutil pulls bz2/lzma into the forked init
-
-        shutil.rmtree(state_dir, ignore_errors=True)
+        remove_tree(state_dir)
     return notes
 
 

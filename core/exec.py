@@ -160,7 +160,8 @@ def exec_process(req: ExecRequest, init_pid: int, sock: socket.socket,
     """Execute the process; the init (``init_pid``) is already forked and waiting.
     Returns the process's host pid once it runs."""
     from . import sync
-    from .create import ParentContext, _kill_and_reap, drive_init, run_parent_ops
+    from .create import _kill_and_reap, drive_init
+    from .parent import ParentContext, run_parent_ops
 
     state_dir = os.path.join(req.root, req.container_id)
     pctx = ParentContext(req.container_id, data["bundle"], state_dir, init_pid)

@@ -14,13 +14,23 @@ import sys
 from . import jsonlite as json
 from .errors import ContainerError, StateTransitionError, UsageError, from_wire
 from .log import log
-from .state import Store, oci_state, status, wait_gone
+from .state import Store, oci_state, remove_tree, status, wait_gone
 
 SIGKILL = 9   # signal.SIGKILL: the signal module imports enum, ~5 ms on the lean verbs
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
+
+#: Linux's generic signal numbers (asm-generic/signal.h: x86, arm, riscv, powerpc, s390),
+#: so that a name needs no signal module. tests/unit/test_lifecycle_signals.py checks them.
+SIGNALS = {f"SIG{name}": number for number, name in enumerate((
+    "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV", "USR2",
+    "PIPE", "ALRM", "TERM", "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU", "URG",
+    "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH", "IO", "PWR", "SYS"), start=1)}
+SIGNALS.update(SIGIOT=6, SIGPOLL=29)
+GENERIC_SIGNAL_ARCHES = frozenset({"x86_64", "i686", "i386", "aarch64", "armv7l", "armv8l",
+                                   "riscv64", "ppc64le", "ppc64", "s390x"})
 
 
 def _signal_number(value: str) -> int:
@@ -32,8 +42,10 @@ def _signal_number(value: str) -> int:
             return number
         raise UsageError("SIGNAL", f"invalid signal number {value!r}")
     name = text if text.startswith("SIG") else "SIG" + text
+    if name in SIGNALS and os.uname().machine in GENERIC_SIGNAL_ARCHES:
+        return SIGNALS[name]
     try:
-        import signal  # its enum import is paid only for a signal given by name
+        import signal  # its enum import (~5 ms) is paid only for an uncommon name
 
         return int(signal.Signals[name])
     except KeyError:
@@ -212,9 +224,7 @@ def delete(store: Store, container_id: str, force: bool = False) -> None:
                                  "did not die after SIGKILL")
         failures = _teardown(store, container_id, data)
         _lifecycle_hook(store, container_id, data, "limpet_deleted")
-        import shutil  # only here: it pulls bz2 and lzma into every lean verb
-
-        shutil.rmtree(store.dir(container_id), ignore_errors=True)
+        remove_tree(store.dir(container_id))
     for failure in failures:
         log.warning(failure)
 
@@ -223,7 +233,7 @@ def _teardown(store: Store, container_id: str, data: dict[str, Any]) -> list[str
     ops = data.get("teardown") or []
     if not ops:
         return []
-    from .create import ParentContext, run_teardown
+    from .parent import ParentContext, run_teardown
 
     pctx = ParentContext(container_id, data["bundle"], store.dir(container_id),
                          init_pid=data.get("pid") or 0, pid=data.get("pid"))

@@ -122,6 +122,28 @@ class Lock:
         os.close(self.fd)
 
 
+def remove_tree(path: str) -> None:
+    """rm -rf of a state directory (shutil would import fnmatch, re, bz2 and lzma)."""
+    for top, dirs, files in os.walk(path, topdown=False):
+        for name in files:
+            try:
+                os.unlink(os.path.join(top, name))
+            except OSError:
+                pass
+        for name in dirs:
+            try:
+                os.rmdir(os.path.join(top, name))
+            except OSError:   # a symlink to a directory, or not empty after all
+                try:
+                    os.unlink(os.path.join(top, name))
+                except OSError:
+                    pass
+    try:
+        os.rmdir(path)
+    except OSError:
+        pass
+
+
 def not_found(container_id: str) -> ContainerError:
     return ContainerError(None, f"container {container_id} does not exist")
 

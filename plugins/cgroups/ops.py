@@ -19,16 +19,18 @@ stats: :mod:`.control`) and ``procsFiles`` (read by the core's ``kill --all``).
 
 from __future__ import annotations
 
-import importlib
-import json
 import os
-from collections.abc import Iterable
-from typing import Any
 
+from limpet.core import jsonlite
 from limpet.core.errors import ExecutionError
 from limpet.core.syscalls import Syscalls
 
-from . import bpf_devices, cgfs
+from . import cgfs
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import Any
 
 REMOVE_KIND = "cgroup-remove"
 BACKENDS = ("v1", "v2")
@@ -41,6 +43,8 @@ def create(pctx: Any, args: dict[str, Any]) -> None:
     if args["driver"] not in BACKENDS:
         raise ExecutionError(where, f"unknown cgroups backend {args['driver']!r}")
     # imported here only: delete and attach need nothing but cgfs
+    import importlib  # create only: delete, on the engines' hot path, does without it
+
     backend = importlib.import_module(f".{args['driver']}", __package__)
     dirs: list[dict[str, Any]] = args["cgroups"]
     created: list[str] = []
@@ -66,6 +70,8 @@ def write(pctx: Any, args: dict[str, Any]) -> None:
 
 def device_filter(pctx: Any, args: dict[str, Any]) -> None:
     """Attach the BPF device filter for ``args["rules"]`` to the cgroup v2 directory."""
+    from . import bpf_devices
+
     rules = [bpf_devices.Rule.parse(r) for r in args["rules"]]
     bpf_devices.attach(Syscalls(), args["path"], rules, args.get("where"))
 
@@ -103,7 +109,7 @@ def remove(pctx: Any, args: dict[str, Any]) -> None:
 
 def _paths_from_state(state_dir: str) -> list[str]:
     with open(os.path.join(state_dir, "state.json")) as f:
-        state = json.load(f)
+        state = jsonlite.loads(f.read())
     return [path for op in state.get("teardown") or [] if op.get("kind") == REMOVE_KIND
             for path in op.get("args", {}).get("cgroups", [])]
 

@@ -201,3 +201,18 @@ def test_oci_state_of_a_stopped_container_has_pid_zero() -> None:
     out = oci_state(state_data(pid=42), "stopped")
     assert out["pid"] == 0
     assert "annotations" not in out
+
+
+def test_remove_tree_removes_files_dirs_fifos_and_symlinks(tmp_path: Path) -> None:
+    from limpet.core.state import remove_tree
+
+    top = tmp_path / "c1"
+    (top / "sub" / "deeper").mkdir(parents=True)
+    (top / "state.json").write_text("{}")
+    (top / "sub" / "deeper" / "f").write_text("x")
+    os.mkfifo(top / "exec.fifo")
+    (top / "link").symlink_to(tmp_path)          # must not be followed
+    (tmp_path / "outside").write_text("keep")
+    remove_tree(str(top))
+    assert not top.exists()
+    assert (tmp_path / "outside").read_text() == "keep"
