@@ -89,6 +89,19 @@ def _entry_points(cache_dir: str | None = None) -> dict[str, Any]:
     return found
 
 
+def _add_site_packages() -> None:
+    """Under the launcher scripts/setup.sh writes (python -S, for speed), the .pth files of
+    site-packages were not read: read them now, so that plugins installed through one (an
+    editable install) are found."""
+    if not sys.flags.no_site:
+        return
+    import site
+
+    for entry in list(sys.path):
+        if entry.endswith("site-packages"):
+            site.addsitedir(entry)
+
+
 def load(config: RuntimeConfig, doc: Any = None, config_file: str = "config.yaml",
          cache_dir: str | None = None) -> Plugins:
     """Load the enabled plugins. ``cache_dir``: where the entry points may be cached (the
@@ -97,6 +110,7 @@ def load(config: RuntimeConfig, doc: Any = None, config_file: str = "config.yaml
     pm.add_hookspecs(hookspecs)
     if os.environ.get("LIMPET_TRACE"):
         _trace_hooks(pm)
+    _add_site_packages()
     plugins = Plugins(pm=pm, available=_entry_points(cache_dir) if cache_dir else _entry_points(),
                       config_file=config_file)
     section = config.plugins

@@ -41,6 +41,13 @@ if [ ! -f "$stamp" ] || [ -n "$(find pyproject.toml setup.py core plugins -newer
   .venv/bin/python -m pip uninstall -q -y limpet >/dev/null 2>&1 || true
   .venv/bin/python -m pip install -q '.[test]' >.venv/pip.log 2>&1 \
     || { cat .venv/pip.log; echo "setup: pip install failed"; exit 1; }
+  # The runtime is exec'd 3-4 times per container: its launcher starts Python without the
+  # site module (-S, ~4 ms: pyvenv.cfg, .pth files, sitecustomize probes) and puts the
+  # venv's site-packages on sys.path itself. limpet processes the .pth files there when
+  # it loads plugins (core/plugins.py), so plugins installed as editable still load.
+  purelib=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+  printf '#!%s -S\nimport sys\nsys.path.append("%s")\nfrom limpet.core.cli import main\nsys.exit(main())\n' \
+    "$PWD/.venv/bin/python" "$purelib" > .venv/bin/limpet
   touch "$stamp"
 fi
 echo "setup: ready ($(.venv/bin/limpet --version | tr '\n' ' '))"
