@@ -8,17 +8,22 @@ The tests are marked ``engines``; they need root and the packages scripts/setup.
 
 from __future__ import annotations
 
+import fcntl
 import os
+import select
 import shutil
+import struct
 import subprocess
 import tarfile
+import termios
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import LIMPET, build_rootfs
 
-__all__ = ["LIMPET", "RUNC", "busybox_tar", "need"]
+__all__ = ["LIMPET", "RUNC", "busybox_tar", "need", "run", "run_in_pty"]
 
 RUNC = shutil.which("runc") or "/usr/sbin/runc"
 
@@ -61,3 +66,40 @@ def run(cmd: list[str], timeout: float = 120, check: bool = False,
         raise AssertionError(f"{' '.join(cmd)} -> {proc.returncode}\nstdout: {proc.stdout}\n"
                              f"stderr: {proc.stderr}")
     return proc
+
+
+def run_in_pty(cmd: list[str], env: dict[str, str] | None = None, rows: int = 24,
+               cols: int = 80, timeout: float = 60) -> tuple[int, str]:
+    """Run ``cmd`` with a new pty (of the given size) as stdin, stdout and stderr, as from a
+    terminal (``-t`` insists on one); return its exit status and everything it wrote."""
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    try:
+        proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, env=env,
+                                start_new_session=True)
+    finally:
+        os.close(slave)
+    out = b""
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                try:
+                    data = os.read(master, 4096)
+                except OSError:         # EIO: every slave fd is closed
+                    break
+                if not data:
+                    break
+                out += data
+            elif proc.poll() is not None:
+                break
+        else:
+            proc.kill()
+            raise AssertionError(f"{' '.join(cmd)}: no exit within {timeout}s; output {out!r}")
+        return proc.wait(timeout=10), out.decode(errors="replace")
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)

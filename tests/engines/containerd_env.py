@@ -13,7 +13,6 @@ import io
 import json
 import os
 import platform
-import select
 import shutil
 import signal
 import subprocess
@@ -307,38 +306,3 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-def run_in_pty(cmd: list[str], timeout: float = 60) -> tuple[int, str]:
-    """Run ``cmd`` with a new pty as stdin/stdout/stderr (``ctr -t`` insists on a terminal);
-    return (exit status, output)."""
-    master, slave = os.openpty()
-    try:
-        proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave,
-                                start_new_session=True)
-    finally:
-        os.close(slave)
-    chunks: list[bytes] = []
-    deadline = time.monotonic() + timeout
-    try:
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                proc.kill()
-                proc.wait(timeout=10)
-                raise subprocess.TimeoutExpired(cmd, timeout, b"".join(chunks))
-            exited = proc.poll() is not None
-            ready, _, _ = select.select([master], [], [], 0 if exited else min(left, 0.2))
-            if not ready:
-                if exited:
-                    break
-                continue
-            try:
-                data = os.read(master, 4096)
-            except OSError:   # EIO: every slave end is closed
-                break
-            if not data:
-                break
-            chunks.append(data)
-        proc.wait(timeout=10)
-    finally:
-        os.close(master)
-    return proc.returncode, b"".join(chunks).decode(errors="replace")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import shutil
 import signal
 import subprocess
@@ -17,7 +16,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.engines.conftest import LIMPET, run
+from tests.engines.conftest import LIMPET, run, run_in_pty
 
 DOCKERD = "/usr/sbin/dockerd"
 DOCKER = "/usr/bin/docker"   # Debian's 20.10 client; /usr/local/bin/docker is a newer one
@@ -50,41 +49,6 @@ def processes_mentioning(text: str) -> dict[int, str]:
         if text in cmdline:
             found[int(entry)] = cmdline
     return found
-
-
-def run_in_pty(cmd: list[str], timeout: float = 60, env: dict[str, str] | None = None,
-               ) -> tuple[int, str]:
-    """Run ``cmd`` with a pty as its stdin/stdout/stderr; return (exit status, output)."""
-    master, slave = os.openpty()
-    try:
-        proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, env=env,
-                                start_new_session=True)
-    finally:
-        os.close(slave)
-    chunks = []
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 0.2)
-            if ready:
-                try:
-                    data = os.read(master, 4096)
-                except OSError:   # EIO: every slave fd is closed
-                    break
-                if not data:
-                    break
-                chunks.append(data)
-            elif proc.poll() is not None:
-                break
-        else:
-            proc.kill()
-            raise TimeoutError(f"{' '.join(cmd)} still running after {timeout}s")
-        return proc.wait(timeout=10), b"".join(chunks).decode(errors="replace")
-    finally:
-        os.close(master)
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
 
 
 @dataclass

@@ -5,14 +5,9 @@ dirs and file locks under one directory, driving whichever OCI runtime a call na
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
-import select
 import shutil
-import struct
 import subprocess
-import termios
-import time
 from pathlib import Path
 
 from tests.engines.conftest import LIMPET, run
@@ -153,36 +148,3 @@ def _limpet_entries() -> list[str]:
     return os.listdir(LIMPET_ROOT) if LIMPET_ROOT.is_dir() else []
 
 
-def run_in_pty(cmd: list[str], env: dict[str, str], rows: int = 33, cols: int = 97,
-               timeout: float = 60) -> tuple[int, str]:
-    """Run ``cmd`` with a pty (of the given size) as stdin, stdout and stderr, as from a
-    terminal; return its exit status and everything it wrote."""
-    master, slave = os.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-    proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, env=env,
-                            start_new_session=True)
-    os.close(slave)
-    out = b""
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 0.2)
-            if ready:
-                try:
-                    data = os.read(master, 4096)
-                except OSError:         # EIO: every slave fd is closed
-                    break
-                if not data:
-                    break
-                out += data
-            elif proc.poll() is not None:
-                break
-        else:
-            proc.kill()
-            raise AssertionError(f"{' '.join(cmd)}: no exit within {timeout}s; output {out!r}")
-        return proc.wait(timeout=10), out.decode(errors="replace")
-    finally:
-        os.close(master)
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)

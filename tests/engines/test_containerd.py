@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.engines.conftest import LIMPET, RUNC, need, run
+from tests.engines.conftest import LIMPET, RUNC, need, run, run_in_pty
 from tests.engines.containerd_env import (
     CONTAINERD,
     CTR,
@@ -27,7 +27,6 @@ from tests.engines.containerd_env import (
     cgroup_dirs,
     oci_archive,
     remove_cgroups,
-    run_in_pty,
     unique,
 )
 

@@ -16,13 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.engines.conftest import LIMPET, RUNC, need
+from tests.engines.conftest import LIMPET, RUNC, need, run_in_pty
 from tests.engines.podman_env import (
     CGROUP_ROOT,
     IMAGE,
     Podman,
     container_cgroups,
-    run_in_pty,
 )
 
 pytestmark = pytest.mark.root
