@@ -62,10 +62,11 @@ def compile_bundle(req: CreateRequest, state_dir: str) -> tuple[Any, Any, Any, A
 
     Returns (spec, raw config dict, plan, plugins).
     """
-    from . import claims, config, plugins
-    from .context import HostInfo, PlanContext
-    from .plan import Plan
-    from .spec import Spec, load_config, unknown_fields
+    with span("import pydantic, pluggy and the spec models"):
+        from . import claims, config, plugins
+        from .context import HostInfo, PlanContext
+        from .plan import Plan
+        from .spec import Spec, load_config, unknown_fields
 
     with span("load config.yaml"):
         runtime_config, doc, config_path = config.load(req.config_file)
@@ -149,7 +150,8 @@ def create(req: CreateRequest, init_pid: int, sock: socket.socket) -> dict[str, 
             "runtimeConfig": loaded.config_file,
         }
         store.write(req.container_id, state)
-        run_parent_ops(pctx, plan.ops("prepare"), handlers)
+        with span("phase prepare [parent]"):
+            run_parent_ops(pctx, plan.ops("prepare"), handlers)
         sync.send(sock, {"plan": plan.to_json(), "rootfs": plan.process.get("rootfs", ""),
                          "bundle": req.bundle, "state_dir": state_dir})
         drive_init(sock, pctx, plan, req)
@@ -212,7 +214,8 @@ def drive_init(sock: socket.socket, pctx: ParentContext, plan: Any,
             phase = message["sync"]
             if PHASE_SIDE.get(phase) != "parent":
                 raise ExecutionError(None, f"init asked for unknown parent phase {phase!r}")
-            run_parent_ops(pctx, plan.ops(phase), handlers)
+            with span(f"phase {phase} [parent]"):
+                run_parent_ops(pctx, plan.ops(phase), handlers)
             sync.send(sock, {"ack": phase})
         elif "call" in message:   # InitContext.call_parent: one op, with its fds
             _run_call(pctx, message, handlers)

@@ -111,10 +111,11 @@ def build_process(req: ExecRequest, container_process: dict[str, Any]) -> dict[s
 def compile_exec(req: ExecRequest, data: dict[str, Any]) -> Any:
     """Load config.yaml, the plugins, the container's config.json and the process; check
     and plan. Returns the plan (nothing on the host has changed)."""
-    from . import claims, config, plugins
-    from .context import ExecContext, HostInfo
-    from .plan import Plan
-    from .spec import Spec, load_config
+    with span("import pydantic, pluggy and the spec models"):
+        from . import claims, config, plugins
+        from .context import ExecContext, HostInfo
+        from .plan import Plan
+        from .spec import Spec, load_config
 
     with span("load config.yaml"):
         # the config.yaml the container was created with, unless --config says otherwise
@@ -167,7 +168,8 @@ def exec_process(req: ExecRequest, init_pid: int, sock: socket.socket,
     pctx = ParentContext(req.container_id, data["bundle"], state_dir, init_pid)
     try:
         plan = compile_exec(req, data)
-        run_parent_ops(pctx, plan.ops("prepare"), plan.handlers)
+        with span("phase prepare [parent]"):
+            run_parent_ops(pctx, plan.ops("prepare"), plan.handlers)
         sync.send(sock, {"plan": plan.to_json(), "rootfs": data.get("rootfs", ""),
                          "bundle": data["bundle"], "state_dir": state_dir, "exec": True})
         drive_init(sock, pctx, plan, req)

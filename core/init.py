@@ -26,6 +26,7 @@ import signal
 import socket
 import stat
 import sys
+import time
 
 from . import jsonlite, sync
 from .errors import ExecutionError, LimpetError, ProgramNotFound, os_error
@@ -38,6 +39,10 @@ if TYPE_CHECKING:
     from typing import Any, NoReturn
 
     Handler = Callable[["InitContext", dict[str, Any]], None]
+
+
+#: LIMPET_TRACE=1: time each phase (core/trace.py does the runtime's side)
+TRACE = bool(os.environ.get("LIMPET_TRACE"))
 
 
 class InitContext:
@@ -214,8 +219,12 @@ def execute(ctx: InitContext, plan: dict[str, Any], handlers: dict[str, Handler]
             continue
         if side == "container" and not ctx.in_container:
             _fork_container_process(ctx)
+        started = time.perf_counter() if TRACE and ops else 0.0
         for op in ops:
             run_op(handlers[op["kind"]], ctx, op)
+        if started:   # LIMPET_TRACE=1 (the init's stderr is the runtime's, until execve)
+            print(f"limpet-trace: phase {phase} [{side}] "
+                  f"{(time.perf_counter() - started) * 1000:.2f} ms", file=sys.stderr)
     if not program:
         program = find_program(ctx.process.get("args", []), ctx.process.get("env", []))
         _wait_for_start(ctx)
@@ -246,7 +255,11 @@ def main(sock: socket.socket) -> NoReturn:
         if not ctx.exec_mode:
             ctx.state_dir_fd = os.open(ctx.state_dir,
                                        os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        started = time.perf_counter()
         handlers = load_handlers(message["plan"]["handlers"])
+        if TRACE:
+            print(f"limpet-trace: import op handlers [init] "
+                  f"{(time.perf_counter() - started) * 1000:.2f} ms", file=sys.stderr)
         execute(ctx, message["plan"], handlers)
     except LimpetError as exc:
         _report(sock, exc, ctx)

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import logging
 import re
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal, TypeVar, get_args
@@ -35,6 +34,7 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
 from .errors import SpecError
+from .log import log
 
 __all__ = [
     "Features",
@@ -47,7 +47,6 @@ __all__ = [
     "unknown_fields",
 ]
 
-log = logging.getLogger(__name__)
 
 
 # --------------------------------------------------------------------------------------------
@@ -931,7 +930,7 @@ def load_config(source: str | bytes | dict[str, Any], *, origin: str = "config.j
     spec = _load(Spec, source, origin)
     extra = unknown_fields(spec)
     if extra:
-        log.debug("%s: ignoring unknown properties: %s", origin, ", ".join(extra))
+        log.debug(f"{origin}: ignoring unknown properties: {', '.join(extra)}")
     return spec
 
 

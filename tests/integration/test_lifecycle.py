@@ -230,3 +230,22 @@ def test_kill_all_spares_the_pod_sharing_the_pid_namespace(
     assert limpet("kill", "--all", "member", "9").returncode == 0
     assert _wait_status(limpet, "member", "stopped") == "stopped"
     assert limpet.state("pause")["status"] == "running"
+
+
+def test_trace_times_each_plugin_hook_and_each_phase(limpet: Runtime, bundle: Bundle) -> None:
+    """LIMPET_TRACE=1 (issue 7): where create's milliseconds go, on stderr."""
+    bundle.write()
+    limpet.extra_env["LIMPET_TRACE"] = "1"
+    result = limpet("create", "--bundle", str(bundle.path), "traced")
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("limpet-trace: ")]
+    labels = {line.split("limpet-trace: ", 1)[1].rsplit(" ", 2)[0] for line in lines}
+    for plugin in ("namespaces", "mounts", "devices", "process", "seccomp"):
+        assert f"hook limpet_validate [{plugin}]" in labels
+        assert f"hook limpet_plan [{plugin}]" in labels
+    for phase in ("prepare [parent]", "namespaces [init]", "mounts [container]",
+                  "pivot [container]", "credentials [container]"):
+        assert f"phase {phase}" in labels
+    assert all(line.endswith(" ms") for line in lines)
+    limpet.extra_env.pop("LIMPET_TRACE")
+    assert limpet("delete", "--force", "traced").returncode == 0

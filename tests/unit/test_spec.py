@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import json
-import logging
 import os
 import re
 import types
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from limpet.core import spec as spec_module
 from limpet.core.errors import SpecError
 from limpet.core.spec import (
     Features,
@@ -457,19 +457,29 @@ def test_unknown_fields_are_kept_and_dumped_back() -> None:
     assert dump(spec) == expected
 
 
-def test_unknown_fields_are_logged(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.DEBUG, logger="limpet.core.spec"):
-        load_config(config(linux={"fooBar": 1}, weird=2), origin="/b/config.json")
-    assert len(caplog.records) == 1
-    message = caplog.records[0].getMessage()
+class _Recorder:
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    def debug(self, msg: str) -> None:
+        self.messages.append(msg)
+
+
+def test_unknown_fields_are_logged(monkeypatch: pytest.MonkeyPatch) -> None:
+    recorder = _Recorder()
+    monkeypatch.setattr(spec_module, "log", recorder)
+    load_config(config(linux={"fooBar": 1}, weird=2), origin="/b/config.json")
+    assert len(recorder.messages) == 1
+    message = recorder.messages[0]
     assert message.startswith("/b/config.json: ignoring unknown properties: ")
     assert "linux.fooBar" in message and "weird" in message
 
 
-def test_no_unknown_fields_no_log(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.DEBUG, logger="limpet.core.spec"):
-        spec = load_config(config())
-    assert unknown_fields(spec) == [] and caplog.records == []
+def test_no_unknown_fields_no_log(monkeypatch: pytest.MonkeyPatch) -> None:
+    recorder = _Recorder()
+    monkeypatch.setattr(spec_module, "log", recorder)
+    spec = load_config(config())
+    assert unknown_fields(spec) == [] and recorder.messages == []
 
 
 def test_python_field_names_in_json_are_unknown_properties() -> None:
