@@ -39,7 +39,8 @@ class CreateRequest:
     console_fd: int | None = None      # the pty master, when run proxies the terminal
 
 
-def _kill_and_reap(pid: int | None, reap: bool) -> None:
+def kill_and_reap(pid: int | None, reap: bool) -> None:
+    """SIGKILL ``pid``; wait for it (our child or orphan) or until it is gone."""
     if not pid:
         return
     try:
@@ -261,9 +262,9 @@ def _take_console(req: ConsoleRequest, fds: list[int]) -> None:
 def _rollback(pctx: ParentContext, handlers: dict[str, str], made_dir: bool,
               state_dir: str) -> list[str]:
     notes: list[str] = []
-    _kill_and_reap(pctx.pid, reap=False)
+    kill_and_reap(pctx.pid, reap=False)
     if not pctx.init_reaped:
-        _kill_and_reap(pctx.init_pid, reap=True)
+        kill_and_reap(pctx.init_pid, reap=True)
     notes += run_teardown(pctx.teardown, handlers, pctx)
     for undo in reversed(pctx.undo):
         try:

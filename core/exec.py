@@ -18,7 +18,7 @@ import socket
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import LimpetError, SpecError, UsageError
+from .errors import ExecutionError, LimpetError, SpecError, UsageError
 from .trace import span
 
 
@@ -152,7 +152,8 @@ def compile_exec(req: ExecRequest, data: dict[str, Any]) -> Any:
     plan.process.setdefault("preserveFds", req.preserve_fds)
     missing = sorted(k for k in plan.kinds() if k not in plan.handlers)
     if missing:
-        raise SpecError(None, f"no handler registered for op kind(s) {', '.join(missing)}")
+        raise ExecutionError(None, f"no handler registered for op kind(s) "
+                             f"{', '.join(missing)}")
     return plan
 
 
@@ -161,7 +162,7 @@ def exec_process(req: ExecRequest, init_pid: int, sock: socket.socket,
     """Execute the process; the init (``init_pid``) is already forked and waiting.
     Returns the process's host pid once it runs."""
     from . import sync
-    from .create import _kill_and_reap, drive_init
+    from .create import drive_init, kill_and_reap
     from .parent import ParentContext, run_parent_ops
 
     state_dir = os.path.join(req.root, req.container_id)
@@ -180,9 +181,9 @@ def exec_process(req: ExecRequest, init_pid: int, sock: socket.socket,
         if req.console_fd is not None:
             os.close(req.console_fd)
             req.console_fd = None
-        _kill_and_reap(pctx.pid, reap=not req.detach)   # we are its subreaper unless -d
+        kill_and_reap(pctx.pid, reap=not req.detach)   # we are its subreaper unless -d
         if not pctx.init_reaped:
-            _kill_and_reap(init_pid, reap=True)
+            kill_and_reap(init_pid, reap=True)
         raise
     finally:
         sock.close()
