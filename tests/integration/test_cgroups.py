@@ -369,9 +369,11 @@ def test_oom_kill_under_the_limit_is_reported_by_events(limpet: Runtime, bundle:
     bundle.config["mounts"].append({"destination": "/signal", "type": "bind",
                                     "source": str(signal_dir), "options": ["rbind", "rw"]})
     with_resources(bundle, cgroup, {"memory": {"limit": 16 * MIB, "swap": 16 * MIB}})
-    # the hog is a child: the OOM killer takes it (the biggest), the shell reports
+    # the hog is a child that raises its own oom_score_adj: the OOM killer takes it, never
+    # the shell that reports
     bundle.set_args("/bin/sh", "-c", "while [ ! -e /signal/go ]; do sleep 0.1; done; "
-                    "sh -c 'x=$(head -c 50331648 /dev/zero | tr \"\\0\" a)'; "
+                    "sh -c 'echo 1000 > /proc/self/oom_score_adj; "
+                    "x=$(head -c 50331648 /dev/zero | tr \"\\0\" a)'; "
                     "echo $? > /signal/status; sleep 300").write()
     assert limpet("create", "--bundle", str(bundle.path), "oom").returncode == 0
     assert limpet("start", "oom").returncode == 0

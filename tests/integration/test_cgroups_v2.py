@@ -182,8 +182,10 @@ def test_oom_kill_under_memory_max_is_reported_by_events(limpet: Runtime, bundle
                                                          tmp_path: Path) -> None:
     signals = signal_dir(bundle, tmp_path)
     with_resources(bundle, cgroup, {"memory": {"limit": 16 * MIB, "swap": 16 * MIB}})
+    # the hog raises its own oom_score_adj: the OOM killer takes it, never the reporting shell
     started(limpet, bundle, "oom", "while [ ! -e /signal/go ]; do sleep 0.1; done; "
-            "sh -c 'x=$(head -c 50331648 /dev/zero | tr \"\\0\" a)'; "
+            "sh -c 'echo 1000 > /proc/self/oom_score_adj; "
+            "x=$(head -c 50331648 /dev/zero | tr \"\\0\" a)'; "
             "echo $? > /signal/status; sleep 300")
     events = subprocess.Popen([LIMPET, "--root", limpet.root, "events", "--interval", "2s",
                                "oom"], stdout=subprocess.PIPE, text=True,
