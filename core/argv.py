@@ -65,8 +65,9 @@ _PS: Flags = {"-f": ("format", "value"), "--format": ("format", "value")}
 VERBS: dict[str, tuple[Flags, dict[str, Any], tuple[str, ...]]] = {
     "create": (_CREATE, _CREATE_DEFAULTS, ("container_id",)),
     "run": ({**_CREATE, "-d": ("detach", "bool"), "--detach": ("detach", "bool"),
-             "--keep": ("keep", "bool")},
-            {**_CREATE_DEFAULTS, "detach": False, "keep": False}, ("container_id",)),
+             "--keep": ("keep", "bool"), "-t": ("tty", "bool"), "--tty": ("tty", "bool")},
+            {**_CREATE_DEFAULTS, "detach": False, "keep": False, "tty": False},
+            ("container_id",)),
     "start": ({}, {}, ("container_id",)),
     "state": ({}, {}, ("container_id",)),
     "pause": ({}, {}, ("container_id",)),

@@ -74,6 +74,8 @@ def _parser() -> argparse.ArgumentParser:
         if name == "run":
             v.add_argument("-d", "--detach", action="store_true")
             v.add_argument("--keep", action="store_true", help="do not delete on exit")
+            v.add_argument("-t", "--tty", action="store_true",
+                           help="give the process a terminal (process.terminal: true)")
         v.add_argument("container_id", metavar="ID")
     v = verb("exec", "execute a new process inside a running container")
     v.add_argument("-p", "--process", default=None, help="a process.json (runtime-spec "
@@ -282,7 +284,8 @@ def cmd_create(args: argparse.Namespace, detach: bool = True, start: bool = Fals
                         pid_file=args.pid_file, console_socket=console_socket,
                         no_pivot=args.no_pivot, preserve_fds=args.preserve_fds,
                         listen_fds=listen_fds(),
-                        config_file=args.config, foreground=not detach)
+                        config_file=args.config, foreground=not detach,
+                        tty=getattr(args, "tty", False))
     state = create(req, pid, sock)
     if detach:
         if start:

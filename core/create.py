@@ -36,6 +36,7 @@ class CreateRequest:
     listen_fds: int = 0                # LISTEN_FDS of the caller (socket activation)
     config_file: str | None = None
     foreground: bool = False           # ``run`` without -d
+    tty: bool = False                  # ``run -t``: process.terminal, whatever config.json says
     console_fd: int | None = None      # the pty master, when run proxies the terminal
 
 
@@ -85,6 +86,9 @@ def compile_bundle(req: CreateRequest, state_dir: str) -> tuple[Any, Any, Any, A
     with span("load config.json"):
         spec = load_config(raw_bytes)
         raw = json.loads(raw_bytes)
+    if req.tty and spec.process is not None:   # run -t: a terminal whatever config.json says
+        spec.process.terminal = True
+        raw["process"]["terminal"] = True
     for extra in unknown_fields(spec):
         log.info(f"{extra}: unknown property ignored (runtime-spec: MUST ignore)")
     with span("claims"):

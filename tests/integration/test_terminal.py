@@ -79,3 +79,16 @@ def test_terminal_without_a_console_socket_is_an_error(limpet: Runtime,
     assert result.returncode != 0
     assert "process.terminal" in result.stderr and "--console-socket" in result.stderr
     assert limpet.containers() == []
+
+
+def test_run_t_gives_a_terminal_whatever_config_json_says(limpet: Runtime,
+                                                          bundle: Bundle) -> None:
+    bundle.config["process"]["terminal"] = False
+    bundle.set_args("/bin/sh", "-c", "tty").write()
+    proc = subprocess.run([LIMPET, "--root", limpet.root, "run", "-t", "--bundle",
+                           str(bundle.path), "tty4"], stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.replace("\r", "").strip() == "/dev/pts/0"
+    result = limpet("run", "-d", "-t", "--bundle", str(bundle.path), "tty5")
+    assert result.returncode != 0 and "--console-socket" in result.stderr

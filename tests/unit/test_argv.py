@@ -23,6 +23,7 @@ AGREE = [
     "ps --format json c1",
     "ps c1 -o pid",
     "run -d --keep -b B c1",
+    "run -t --bundle B c1",
     "run --bundle=B c1",
     "exec --process /tmp/p.json --detach --pid-file F c1",
     "exec --pid-file F --process F --detach --tty --console-socket S c1",
