@@ -127,6 +127,10 @@ def compile_bundle(req: CreateRequest, state_dir: str) -> tuple[Any, Any, Any, A
     return spec, raw, plan, loaded
 
 
+#: The container's config.json as created, in its state directory (for ``exec``).
+CONFIG_COPY = "config.json"
+
+
 def create(req: CreateRequest, init_pid: int, sock: socket.socket) -> dict[str, Any]:
     """Create the container; the init (``init_pid``) is already forked and waiting."""
     store = Store(req.root)
@@ -142,6 +146,10 @@ def create(req: CreateRequest, init_pid: int, sock: socket.socket) -> dict[str, 
         pctx.annotations = dict(spec.annotations or {})
         store.make_dir(req.container_id)
         made_dir = True
+        # exec plans from the config the container was created with (runc keeps it too)
+        with open(os.open(os.path.join(state_dir, CONFIG_COPY),
+                          os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600), "w") as f:
+            f.write(json.dumps(raw, separators=(",", ":")))
         fifo = os.path.join(state_dir, "exec.fifo")
         os.mkfifo(fifo, 0o622)
         os.chmod(fifo, 0o622)   # not the umask's: a mapped or non-root init must write it

@@ -124,7 +124,10 @@ def compile_exec(req: ExecRequest, data: dict[str, Any]) -> Any:
     with span("load plugins"):
         loaded = plugins.load(runtime_config, doc, config_path, cache_dir=req.root)
     bundle = data["bundle"]
-    raw = _read_json(os.path.join(bundle, "config.json"), "--bundle")
+    # the config the container was created with (create keeps a copy), not the bundle's now
+    copy = os.path.join(req.root, req.container_id, "config.json")
+    raw = _read_json(copy if os.path.exists(copy) else os.path.join(bundle, "config.json"),
+                     "--bundle")
     if not isinstance(raw, dict):
         raise SpecError("config.json", "expected a JSON object")
     process = build_process(req, raw.get("process") or {})

@@ -297,3 +297,17 @@ def test_exec_leaves_no_process_behind(limpet: Runtime, bundle: Bundle) -> None:
     for _ in range(3):
         assert limpet("exec", cid, "/bin/true").returncode == 0
     assert _children_in(pid) == []
+
+
+def test_exec_uses_the_config_the_container_was_created_with(limpet: Runtime,
+                                                             bundle: Bundle) -> None:
+    bundle.config["process"]["env"].append("AT_CREATE=1")
+    cid, _ = _running(limpet, bundle)
+    bundle.config["process"]["env"][-1] = "AT_CREATE=changed"
+    bundle.config["process"]["cwd"] = "relative/is/invalid"
+    bundle.write()
+    result = limpet("exec", cid, "/bin/sh", "-c", "echo $AT_CREATE")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "1"
+    copy = Path(limpet.root) / cid / "config.json"
+    assert oct(copy.stat().st_mode & 0o777) == "0o600"
