@@ -36,7 +36,6 @@ def _parser() -> argparse.ArgumentParser:
             kwargs.setdefault("width", int(os.environ.get("COLUMNS", "100")))
             super().__init__(prog, **kwargs)
 
-
     class _Parser(argparse.ArgumentParser):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             kwargs.setdefault("formatter_class", _Formatter)

@@ -59,21 +59,54 @@ def kill_and_reap(pid: int | None, reap: bool) -> None:
         wait_gone(pid, timeout=5.0)
 
 
+def load_runtime(config_file: str | None, root: str) -> tuple[Any, Any]:
+    """config.yaml and the plugins it enables: (runtime config, plugins). ``root``: the
+    state root, where the plugins' entry points are cached."""
+    from . import config, plugins
+
+    with span("load config.yaml"):
+        runtime_config, doc, config_path = config.load(config_file)
+    with span("load plugins"):
+        loaded = plugins.load(runtime_config, doc, config_path, cache_dir=root)
+    return runtime_config, loaded
+
+
+def chosen_backends(runtime_config: Any, loaded: Any) -> dict[str, Any]:
+    """area -> the Backend config.yaml chose (areas it leaves out: the plugin decides)."""
+    return {area: choices[runtime_config.backends[area]]
+            for area, choices in loaded.backends.items() if area in runtime_config.backends}
+
+
+def run_plan_hooks(loaded: Any, hook: str, spec: Any, plan: Any, ctx: Any) -> None:
+    """Call ``hook`` (limpet_plan, limpet_plan_exec) of each plugin one by one, not through
+    pluggy's broadcast, so that errors, ops and LIMPET_TRACE timings name the plugin."""
+    for name, plugin in loaded.loaded.items():
+        if hasattr(plugin.module, hook):
+            plan.current_plugin = name
+            with span(f"hook {hook} [{name}]"):
+                getattr(plugin.module, hook)(spec=spec, plan=plan, ctx=ctx)
+    plan.current_plugin = None
+
+
+def check_handlers(plan: Any) -> None:
+    """Every op kind of ``plan`` needs a registered handler."""
+    missing = sorted(k for k in plan.kinds() if k not in plan.handlers)
+    if missing:
+        raise ExecutionError(None, f"no handler registered for op kind(s) {', '.join(missing)}")
+
+
 def compile_bundle(req: CreateRequest, state_dir: str) -> tuple[Any, Any, Any, Any]:
     """Load config.yaml, the plugins and config.json; validate and plan (no side effects).
 
     Returns (spec, raw config dict, plan, plugins).
     """
     with span("import pydantic, pluggy and the spec models"):
-        from . import claims, config, plugins
+        from . import claims
         from .context import HostInfo, PlanContext
         from .plan import Plan
         from .spec import Spec, load_config, unknown_fields
 
-    with span("load config.yaml"):
-        runtime_config, doc, config_path = config.load(req.config_file)
-    with span("load plugins"):
-        loaded = plugins.load(runtime_config, doc, config_path, cache_dir=req.root)
+    runtime_config, loaded = load_runtime(req.config_file, req.root)
     path = os.path.join(req.bundle, "config.json")
     try:
         with open(path, "rb") as f:
@@ -93,33 +126,23 @@ def compile_bundle(req: CreateRequest, state_dir: str) -> tuple[Any, Any, Any, A
         log.info(f"{extra}: unknown property ignored (runtime-spec: MUST ignore)")
     with span("claims"):
         claims.check(Spec, raw, loaded.claims)
-    backends = {area: choices[runtime_config.backends[area]]
-                for area, choices in loaded.backends.items() if area in runtime_config.backends}
     console = "socket" if req.console_socket else "foreground" if req.foreground else None
     ctx = PlanContext(req.container_id, req.bundle, state_dir, HostInfo(),
-                      options=loaded.options(), backends=backends, no_pivot=req.no_pivot,
-                      console=console)
+                      options=loaded.options(), backends=chosen_backends(runtime_config, loaded),
+                      no_pivot=req.no_pivot, console=console)
     # Each plugin's hooks are called one by one (not through pluggy's broadcast) so that
     # errors and LIMPET_TRACE timings name the plugin.
-    modules = [(name, p.module) for name, p in loaded.loaded.items()]
-    for name, module in modules:
-        if hasattr(module, "limpet_validate"):
+    for name, plugin in loaded.loaded.items():
+        if hasattr(plugin.module, "limpet_validate"):
             with span(f"hook limpet_validate [{name}]"):
-                module.limpet_validate(spec=spec, ctx=ctx)
+                plugin.module.limpet_validate(spec=spec, ctx=ctx)
     plan = Plan(handlers=dict(loaded.handlers))
-    for name, module in modules:
-        if hasattr(module, "limpet_plan"):
-            plan.current_plugin = name
-            with span(f"hook limpet_plan [{name}]"):
-                module.limpet_plan(spec=spec, plan=plan, ctx=ctx)
-    plan.current_plugin = None
+    run_plan_hooks(loaded, "limpet_plan", spec, plan, ctx)
     if req.listen_fds:   # socket activation (sd_listen_fds): fds 3.. go to the process
         plan.process["env"] = [*plan.process.get("env", []),
                                f"LISTEN_FDS={req.listen_fds}", "LISTEN_PID=1"]
     plan.process.setdefault("preserveFds", req.listen_fds + req.preserve_fds)
-    missing = sorted(k for k in plan.kinds() if k not in plan.handlers)
-    if missing:
-        raise ExecutionError(None, f"no handler registered for op kind(s) {', '.join(missing)}")
+    check_handlers(plan)
     unknown = sorted(plan.lifecycle - set(_lifecycle_hooks()))
     if unknown:
         raise ExecutionError(None, f"plan.lifecycle: unknown lifecycle hook(s) "

@@ -12,13 +12,14 @@ the process is left to the caller's subreaper and its pid written to ``--pid-fil
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import socket
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ExecutionError, LimpetError, SpecError, UsageError
+from .errors import LimpetError, SpecError, UsageError
 from .trace import span
 
 
@@ -79,7 +80,7 @@ def build_process(req: ExecRequest, container_process: dict[str, Any]) -> dict[s
         return process
     if not req.args:
         raise UsageError("ARGS", "exec needs a command to run (or --process FILE)")
-    process = json.loads(json.dumps(container_process))   # a deep copy of plain JSON
+    process = copy.deepcopy(container_process)
     process["args"] = list(req.args)
     process["terminal"] = req.tty
     process.pop("consoleSize", None)
@@ -112,22 +113,28 @@ def compile_exec(req: ExecRequest, data: dict[str, Any]) -> Any:
     """Load config.yaml, the plugins, the container's config.json and the process; check
     and plan. Returns the plan (nothing on the host has changed)."""
     with span("import pydantic, pluggy and the spec models"):
-        from . import claims, config, plugins
+        from . import claims
         from .context import ExecContext, HostInfo
+        from .create import (
+            CONFIG_COPY,
+            check_handlers,
+            chosen_backends,
+            load_runtime,
+            run_plan_hooks,
+        )
         from .plan import Plan
         from .spec import Spec, load_config
 
-    with span("load config.yaml"):
-        # the config.yaml the container was created with, unless --config says otherwise
-        runtime_config, doc, config_path = config.load(req.config_file
-                                                       or data.get("runtimeConfig"))
-    with span("load plugins"):
-        loaded = plugins.load(runtime_config, doc, config_path, cache_dir=req.root)
+    # the config.yaml the container was created with, unless --config says otherwise
+    runtime_config, loaded = load_runtime(req.config_file or data.get("runtimeConfig"),
+                                          req.root)
     bundle = data["bundle"]
     # the config the container was created with (create keeps a copy), not the bundle's now
-    copy = os.path.join(req.root, req.container_id, "config.json")
-    raw = _read_json(copy if os.path.exists(copy) else os.path.join(bundle, "config.json"),
-                     "--bundle")
+    kept = os.path.join(req.root, req.container_id, CONFIG_COPY)
+    if os.path.exists(kept):
+        raw = _read_json(kept, "config.json")
+    else:   # a container created before create kept the copy
+        raw = _read_json(os.path.join(bundle, "config.json"), "--bundle")
     if not isinstance(raw, dict):
         raise SpecError("config.json", "expected a JSON object")
     process = build_process(req, raw.get("process") or {})
@@ -139,24 +146,15 @@ def compile_exec(req: ExecRequest, data: dict[str, Any]) -> Any:
     if process.get("terminal") and not req.console_socket and req.detach:
         raise SpecError("process.terminal", "cannot allocate a pseudo-terminal without "
                         "--console-socket when exec is detached (as runc)")
-    backends = {area: choices[runtime_config.backends[area]]
-                for area, choices in loaded.backends.items() if area in runtime_config.backends}
     console = "socket" if req.console_socket else None if req.detach else "foreground"
     ctx = ExecContext(req.container_id, bundle, os.path.join(req.root, req.container_id),
-                      HostInfo(), options=loaded.options(), backends=backends,
+                      HostInfo(), options=loaded.options(),
+                      backends=chosen_backends(runtime_config, loaded),
                       console=console, pid=int(data["pid"]), state=data)
     plan = Plan(handlers=dict(loaded.handlers))
-    for name, plugin in loaded.loaded.items():
-        if hasattr(plugin.module, "limpet_plan_exec"):
-            plan.current_plugin = name
-            with span(f"hook limpet_plan_exec [{name}]"):
-                plugin.module.limpet_plan_exec(spec=spec, plan=plan, ctx=ctx)
-    plan.current_plugin = None
+    run_plan_hooks(loaded, "limpet_plan_exec", spec, plan, ctx)
     plan.process.setdefault("preserveFds", req.preserve_fds)
-    missing = sorted(k for k in plan.kinds() if k not in plan.handlers)
-    if missing:
-        raise ExecutionError(None, f"no handler registered for op kind(s) "
-                             f"{', '.join(missing)}")
+    check_handlers(plan)
     return plan
 
 

@@ -72,7 +72,7 @@ def dumps(value: Any, indent: int | None = None, compact: bool = False) -> str:
 def _pretty(value: Any, indent: int, level: int) -> str:
     inner = " " * (indent * (level + 1))
     if isinstance(value, dict) and value:
-        items = ",\n".join(f"{inner}{_json.encode_basestring_ascii(_key(k))}: "
+        items = ",\n".join(f"{inner}{_json.encode_basestring_ascii(k)}: "
                            f"{_pretty(v, indent, level + 1)}" for k, v in value.items())
         return "{\n" + items + "\n" + " " * (indent * level) + "}"
     if isinstance(value, list | tuple) and value:
@@ -80,12 +80,3 @@ def _pretty(value: Any, indent: int, level: int) -> str:
         return "[\n" + items + "\n" + " " * (indent * level) + "]"
     return "".join(_encode(value, 0))
 
-
-def _key(key: Any) -> str:
-    if isinstance(key, str):
-        return key
-    if key is True or key is False or key is None:
-        return {True: "true", False: "false", None: "null"}[key]
-    if isinstance(key, int | float):
-        return "".join(_encode(key, 0))
-    raise TypeError(f"keys must be str, int, float, bool or None, not {type(key).__name__}")

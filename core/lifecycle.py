@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import os
 import select
-import sys
 
 from . import jsonlite as json
 from .errors import ContainerError, StateTransitionError, UsageError, from_wire
 from .log import log
-from .state import Store, oci_state, remove_tree, status, wait_gone
+from .state import Store, control_module, oci_state, remove_tree, status, wait_gone
 
 SIGKILL = 9   # signal.SIGKILL: the signal module imports enum, ~5 ms on the lean verbs
 
@@ -146,20 +145,6 @@ def kill(store: Store, container_id: str, sig: str, all_processes: bool = False)
             pass
 
 
-def control_module(data: dict[str, Any]) -> Any:
-    """The module that controls the container through its cgroups (``facts["control"]``,
-    recorded by the cgroups plugin at create), or None. It offers ``paused``, ``pause``,
-    ``resume``, ``signal_all``, ``pids``, ``stats``, ``events`` and ``update``, each taking
-    the container's facts, and ``orphans`` (processes left in the container's own cgroups
-    after its init died); limpet.plugins.cgroups.control is the built-in one."""
-    facts = data.get("facts") or {}
-    name = facts.get("control")
-    if not name:
-        return None
-    __import__(name)   # not importlib.import_module: importlib is one more import
-    return sys.modules[name]
-
-
 def container_pids(data: dict[str, Any]) -> list[int]:
     """The processes of a container: those its cgroups list (``procsFiles``, recorded by the
     cgroups plugin), else those in its pid namespace when it has its own."""
@@ -286,7 +271,6 @@ def list_states(store: Store) -> list[dict[str, Any]]:
         except ContainerError:
             continue
     return out
-
 
 
 def _controlled(data: dict[str, Any], verb: str) -> Any:

@@ -111,8 +111,7 @@ def load(config: RuntimeConfig, doc: Any = None, config_file: str = "config.yaml
     if os.environ.get("LIMPET_TRACE"):
         _trace_hooks(pm)
     _add_site_packages()
-    plugins = Plugins(pm=pm, available=_entry_points(cache_dir) if cache_dir else _entry_points(),
-                      config_file=config_file)
+    plugins = Plugins(pm=pm, available=_entry_points(cache_dir), config_file=config_file)
     section = config.plugins
     named: list[tuple[tuple[str | int, ...], str]] = [
         *((("plugins", "enable", i), n) for i, n in enumerate(section.enable)),

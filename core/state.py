@@ -171,17 +171,27 @@ def status(data: dict[str, Any], container_dir: str) -> str:
 
 
 def _paused(data: dict[str, Any]) -> bool:
-    """Asked of the module that controls the container's cgroups (``facts["control"]``,
-    see lifecycle.control_module): the freezer's state is the truth, as in runc."""
-    facts = data.get("facts") or {}
-    if not facts.get("control"):
-        return False
+    """Asked of the module that controls the container's cgroups: the freezer's state is
+    the truth, as in runc."""
     try:
-        __import__(facts["control"])
-        control = sys.modules[facts["control"]]
+        control = control_module(data)
     except ImportError:   # the plugin was uninstalled since create: nothing to ask
         return False
-    return bool(control.paused(facts))
+    return control is not None and bool(control.paused(data["facts"]))
+
+
+def control_module(data: dict[str, Any]) -> Any:
+    """The module that controls the container through its cgroups (``facts["control"]``,
+    recorded by the cgroups plugin at create), or None. It offers ``paused``, ``pause``,
+    ``resume``, ``signal_all``, ``pids``, ``stats``, ``events`` and ``update``, each taking
+    the container's facts, and ``orphans`` (processes left in the container's own cgroups
+    after its init died); limpet.plugins.cgroups.control is the built-in one."""
+    facts = data.get("facts") or {}
+    name = facts.get("control")
+    if not name:
+        return None
+    __import__(name)   # not importlib.import_module: importlib is one more import
+    return sys.modules[name]
 
 
 def oci_state(data: dict[str, Any], current: str) -> dict[str, Any]:
