@@ -7,13 +7,16 @@ from ``limpet spec`` and can be edited before use.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -174,3 +177,37 @@ def run_in(limpet: Runtime, bundle: Bundle, script: str, name: str | None = None
     """Run ``sh -c script`` in a container from ``bundle``; returns its output."""
     bundle.set_args("/bin/sh", "-c", script).write()
     return limpet("run", "--bundle", str(bundle.path), name or f"t-{uuid.uuid4().hex[:8]}")
+
+
+@contextlib.contextmanager
+def console_socket(path: str) -> Iterator[list[int]]:
+    """A ``--console-socket`` listener at ``path``: the fd the runtime sends (the pty
+    master) lands in the yielded list once the ``with`` block ends."""
+    received: list[int] = []
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
+        server.bind(path)
+        server.listen(1)
+
+        def accept() -> None:
+            conn, _ = server.accept()
+            with conn:
+                received.extend(socket.recv_fds(conn, 1024, 1)[1])
+
+        thread = threading.Thread(target=accept, daemon=True)
+        thread.start()
+        yield received
+        thread.join(timeout=10)
+
+
+def read_pty(fd: int) -> bytes:
+    """Everything a pty master delivers until the container side is closed."""
+    chunks = []
+    while True:
+        try:
+            data = os.read(fd, 4096)
+        except OSError:   # EIO once the container side is closed
+            break
+        if not data:
+            break
+        chunks.append(data)
+    return b"".join(chunks)

@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-import threading
 import time
 import uuid
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import LIMPET, Bundle, Runtime
+from tests.conftest import LIMPET, Bundle, Runtime, console_socket, read_pty
 
 pytestmark = pytest.mark.root
 
@@ -194,32 +192,12 @@ def test_exec_tty_sends_the_pty_master_to_the_console_socket(limpet: Runtime, bu
                                                               tmp_path: Path) -> None:
     cid, _ = _running(limpet, bundle)
     path = str(tmp_path / "console.sock")
-    received: list[int] = []
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
-        server.bind(path)
-        server.listen(1)
-
-        def accept() -> None:
-            conn, _ = server.accept()
-            with conn:
-                received.extend(socket.recv_fds(conn, 1024, 1)[1])
-
-        thread = threading.Thread(target=accept)
-        thread.start()
+    with console_socket(path) as received:
         result = limpet("exec", "-t", "-d", "--console-socket", path, cid, "/bin/sh", "-c",
                         "tty; sleep 0.2")
-        thread.join(timeout=10)
     assert result.returncode == 0, result.stderr
     assert len(received) == 1
-    output = b""
-    while True:
-        try:
-            chunk = os.read(received[0], 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        output += chunk
+    output = read_pty(received[0])
     os.close(received[0])
     assert output.decode().strip().startswith("/dev/pts/")
 

@@ -4,29 +4,14 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import threading
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import LIMPET, Bundle, Runtime
+from tests.conftest import LIMPET, Bundle, Runtime, console_socket, read_pty
 
 pytestmark = pytest.mark.root
-
-
-def _read_all(fd: int) -> bytes:
-    chunks = []
-    while True:
-        try:
-            data = os.read(fd, 4096)
-        except OSError:   # EIO once the container side is closed
-            break
-        if not data:
-            break
-        chunks.append(data)
-    return b"".join(chunks)
 
 
 def test_console_socket_receives_the_pty_master(limpet: Runtime, bundle: Bundle,
@@ -34,28 +19,14 @@ def test_console_socket_receives_the_pty_master(limpet: Runtime, bundle: Bundle,
     bundle.config["process"]["terminal"] = True
     bundle.config["process"]["consoleSize"] = {"height": 30, "width": 100}
     bundle.set_args("/bin/sh", "-c", "tty; stty size; echo ready").write()
-    path = str(tmp_path / "console.sock")
-    received: list[int] = []
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
-        server.bind(path)
-        server.listen(1)
-
-        def accept() -> None:
-            conn, _ = server.accept()
-            with conn:
-                _msg, fds, _flags, _addr = socket.recv_fds(conn, 1024, 1)
-                received.extend(fds)
-
-        thread = threading.Thread(target=accept)
-        thread.start()
-        result = limpet("create", "--bundle", str(bundle.path), "--console-socket", path,
-                        "tty1")
-        thread.join(timeout=10)
+    with console_socket(str(tmp_path / "console.sock")) as received:
+        result = limpet("create", "--bundle", str(bundle.path), "--console-socket",
+                        str(tmp_path / "console.sock"), "tty1")
     assert result.returncode == 0, result.stderr
     assert len(received) == 1
     master = received[0]
     limpet("start", "tty1", check=True)
-    output = _read_all(master).decode()
+    output = read_pty(master).decode()
     os.close(master)
     assert output.split() == ["/dev/pts/0", "30", "100", "ready"]
 
