@@ -7,13 +7,14 @@ a field whose value asks for nothing (``false``, ``null``, ``[]``, ``{}``) needs
 
 from __future__ import annotations
 
-import types
-import typing
-from typing import Any
-
-from pydantic import BaseModel
-
 from .errors import SpecError
+from .specbase import model_in
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .specbase import Node
 
 #: Fields the core itself applies or that carry no behaviour on Linux.
 CORE_CLAIMS = ("ociVersion", "annotations")
@@ -21,41 +22,22 @@ CORE_CLAIMS = ("ociVersion", "annotations")
 OTHER_PLATFORMS = ("solaris", "windows", "vm", "zos", "freebsd")
 
 
-def _model_in(annotation: Any) -> type[BaseModel] | None:
-    """The pydantic model inside ``X | None``, ``list[X]``, ``Annotated[X, ...]``."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    origin = typing.get_origin(annotation)
-    if origin is None:
-        return None
-    args = typing.get_args(annotation)
-    if origin is typing.Annotated:
-        return _model_in(args[0])
-    if origin in (typing.Union, types.UnionType, list, tuple):
-        for arg in args:
-            found = _model_in(arg)
-            if found is not None:
-                return found
-    return None
-
-
 def _empty(value: Any) -> bool:
     return value is None or value is False or value == [] or value == {}
 
 
-def unclaimed(model: type[BaseModel], raw: dict[str, Any], claims: set[str],
+def unclaimed(model: type[Node], raw: dict[str, Any], claims: set[str],
               prefix: str = "") -> list[str]:
     """Paths of fields present in ``raw`` that the spec defines and no claim covers."""
-    by_alias = {(f.alias or name): f for name, f in model.model_fields.items()}
+    known = set(model._aliases.values())
     missing: list[str] = []
     for key, value in raw.items():
-        field = by_alias.get(key)
-        if field is None or _empty(value):
+        if key not in known or _empty(value):
             continue  # unknown properties are ignored (and logged by the loader)
         path = f"{prefix}{key}"
         if path in claims or (not prefix and key in OTHER_PLATFORMS):
             continue
-        inner = _model_in(field.annotation)
+        inner = model_in(model, key)
         has_sub_claims = any(c.startswith(path + ".") for c in claims)
         if inner is not None and has_sub_claims:
             items = value if isinstance(value, list) else [value]
@@ -69,7 +51,7 @@ def unclaimed(model: type[BaseModel], raw: dict[str, Any], claims: set[str],
     return missing
 
 
-def check(model: type[BaseModel], raw: dict[str, Any], plugin_claims: dict[str, str]) -> None:
+def check(model: type[Node], raw: dict[str, Any], plugin_claims: dict[str, str]) -> None:
     """Raise SpecError for the first present field no enabled plugin handles."""
     claims = set(plugin_claims) | set(CORE_CLAIMS)
     missing = unclaimed(model, raw, claims)

@@ -2,8 +2,9 @@
 
 Owned by root, never by a bundle: it alone decides which plugins run, which backend each
 area uses, and each plugin's options. Read with ruamel.yaml (round-trip, so
-``limpet config set`` keeps comments) and validated by pydantic with ``extra="forbid"``:
-a typo is an error naming the key and its line. With no file, the defaults apply.
+``limpet config set`` keeps comments) and validated by pydantic (:mod:`.configmodel`) with
+``extra="forbid"``: a typo is an error naming the key and its line. With no file, the
+defaults apply (:class:`DefaultConfig`; neither ruamel nor pydantic is imported).
 
 Example::
 
@@ -22,28 +23,34 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
 from .errors import ConfigError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+    from .configmodel import RuntimeConfig
 
 DEFAULT_PATH = "/etc/limpet/config.yaml"
 
 
-class PluginsSection(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    enable: list[str] = Field(default_factory=list, description="opt-in plugins to load")
-    block: list[str] = Field(default_factory=list, description="plugins never to load")
-    options: dict[str, dict[str, Any]] = Field(default_factory=dict,
-                                               description="per-plugin options")
+class _DefaultPlugins:
+    def __init__(self) -> None:
+        self.enable: list[str] = []
+        self.block: list[str] = []
+        self.options: dict[str, dict[str, Any]] = {}
 
 
-class RuntimeConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class DefaultConfig:
+    """What applies without a config.yaml: ``RuntimeConfig.model_validate({})``, built
+    without importing pydantic (tests/unit/test_config.py checks they agree)."""
 
-    plugins: PluginsSection = Field(default_factory=PluginsSection)
-    backends: dict[str, str] = Field(default_factory=dict,
-                                     description="area -> backend name, e.g. cgroups: v2")
+    def __init__(self) -> None:
+        self.plugins = _DefaultPlugins()
+        self.backends: dict[str, str] = {}
+
+    def model_dump(self, by_alias: bool = False) -> dict[str, Any]:
+        return {"plugins": {"enable": [], "block": [], "options": {}}, "backends": {}}
 
 
 def config_path(cli_value: str | None = None) -> str:
@@ -86,11 +93,15 @@ def load_document(path: str) -> Any:
         raise ConfigError(where, f"invalid YAML: {problem}") from None
 
 
-def validate_document(doc: Any, path: str) -> RuntimeConfig:
+def validate_document(doc: Any, path: str) -> RuntimeConfig | DefaultConfig:
     if doc is None:
-        return RuntimeConfig.model_validate({})
+        return DefaultConfig()
     if not isinstance(doc, dict):
         raise ConfigError(path, "the top level must be a mapping")
+    from pydantic import ValidationError
+
+    from .configmodel import RuntimeConfig
+
     try:
         return RuntimeConfig.model_validate(doc)
     except ValidationError as exc:
@@ -112,7 +123,7 @@ def config_error(exc: ValidationError, doc: Any, path: str,
     return ConfigError(where, f"{dotted}: {message}{suffix}")
 
 
-def load(cli_value: str | None = None) -> tuple[RuntimeConfig, Any, str]:
+def load(cli_value: str | None = None) -> tuple[RuntimeConfig | DefaultConfig, Any, str]:
     """Load and validate the config file; returns (model, raw document, path)."""
     path = config_path(cli_value)
     doc = load_document(path)

@@ -39,7 +39,39 @@ class PlanContext:
     console: str | None = None
 
     def options_for(self, plugin: str) -> Any:
-        return self.options.get(plugin)
+        """The plugin's options model: what config.yaml set, or the model's defaults (built
+        on first use); None for a plugin without an options model."""
+        value = self.options.get(plugin)
+        if isinstance(value, DefaultOptions):
+            value = self.options[plugin] = value.build()
+        return value
+
+    def options_set(self, plugin: str) -> Any:
+        """Only what config.yaml set (None otherwise): for a plugin that knows its defaults
+        and need not import pydantic to build them on every ``create``."""
+        value = self.options.get(plugin)
+        return None if isinstance(value, DefaultOptions) else value
+
+
+class DefaultOptions:
+    """A plugin's options when config.yaml sets none: its model's defaults, built lazily."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model   # the model class, or "module:Class"
+
+    def build(self) -> Any:
+        return options_model(self.model)()
+
+
+def options_model(model: Any) -> Any:
+    """A plugin's options model (``PluginInfo.options``): the class, or the one its
+    ``"module:Class"`` names, imported now."""
+    if isinstance(model, str):
+        from importlib import import_module
+
+        module, _, attr = model.partition(":")
+        return getattr(import_module(module), attr)
+    return model
 
 
 @dataclass

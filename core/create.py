@@ -100,11 +100,11 @@ def compile_bundle(req: CreateRequest, state_dir: str) -> tuple[Any, Any, Any, A
 
     Returns (spec, raw config dict, plan, plugins).
     """
-    with span("import pydantic, pluggy and the spec models"):
+    with span("import pluggy and the spec models"):
         from . import claims
         from .context import HostInfo, PlanContext
         from .plan import Plan
-        from .spec import Spec, load_config, unknown_fields
+        from .spec import Spec, decode, load_config, unknown_fields
 
     runtime_config, loaded = load_runtime(req.config_file, req.root)
     path = os.path.join(req.bundle, "config.json")
@@ -117,8 +117,8 @@ def compile_bundle(req: CreateRequest, state_dir: str) -> tuple[Any, Any, Any, A
     except OSError as exc:
         raise SpecError("--bundle", f"cannot read {path}: {exc.strerror}") from None
     with span("load config.json"):
-        spec = load_config(raw_bytes)
-        raw = json.loads(raw_bytes)
+        raw = decode(raw_bytes, "config.json")
+        spec = load_config(raw)
     if req.tty and spec.process is not None:   # run -t: a terminal whatever config.json says
         spec.process.terminal = True
         raw["process"]["terminal"] = True

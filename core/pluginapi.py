@@ -30,7 +30,9 @@ class PluginInfo:
     ``"process.user"``); a present field that no enabled plugin claims fails ``create``.
     ``features`` is this plugin's fragment of the features document (runtime-spec
     features.md), merged by the core. ``options`` is a pydantic model (extra="forbid") of
-    the plugin's section in config.yaml. ``default_enabled=False`` makes the plugin
+    the plugin's section in config.yaml, or the ``"module:Class"`` naming one (imported only
+    when config.yaml sets the section); a plugin whose section is absent gets ``None`` from
+    ``ctx.options_for`` and uses its defaults. ``default_enabled=False`` makes the plugin
     opt-in (``plugins.enable`` in config.yaml).
     """
 
@@ -38,7 +40,7 @@ class PluginInfo:
     version: str
     claims: tuple[str, ...] = ()
     features: dict[str, Any] = field(default_factory=dict)
-    options: Any = None   # a pydantic model class
+    options: Any = None   # a pydantic model class, or "module:Class"
     default_enabled: bool = True
     description: str = ""
 

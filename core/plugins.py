@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+import typing
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -18,9 +19,13 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
-from .config import RuntimeConfig, config_error, line_of
+from .config import DefaultConfig, config_error, line_of
+from .context import DefaultOptions, options_model
 from .errors import ConfigError
 from .pluginapi import Backend, PluginInfo
+
+if typing.TYPE_CHECKING:
+    from .configmodel import RuntimeConfig
 
 GROUP = "limpet.plugins"
 
@@ -102,7 +107,7 @@ def _add_site_packages() -> None:
             site.addsitedir(entry)
 
 
-def load(config: RuntimeConfig, doc: Any = None, config_file: str = "config.yaml",
+def load(config: RuntimeConfig | DefaultConfig, doc: Any = None, config_file: str = "config.yaml",
          cache_dir: str | None = None) -> Plugins:
     """Load the enabled plugins. ``cache_dir``: where the entry points may be cached (the
     state root; None: scan the installed distributions)."""
@@ -155,9 +160,8 @@ def load(config: RuntimeConfig, doc: Any = None, config_file: str = "config.yaml
     return plugins
 
 
-def _check(plugins: Plugins, config: RuntimeConfig, doc: Any, config_file: str) -> None:
-    from pydantic import ValidationError
-
+def _check(plugins: Plugins, config: RuntimeConfig | DefaultConfig, doc: Any,
+           config_file: str) -> None:
     kind_owner: dict[str, str] = {}
     backend_owner: dict[tuple[str, str], str] = {}
     for name, plugin in plugins.loaded.items():
@@ -184,10 +188,14 @@ def _check(plugins: Plugins, config: RuntimeConfig, doc: Any, config_file: str) 
                                   f"{backend_owner[key]!r} and {name!r}; block one of them")
             backend_owner[key] = name
             plugins.backends.setdefault(backend.area, {})[backend.name] = backend
-        raw = config.plugins.options.get(name, {})
-        if plugin.info.options is not None:
+        raw = config.plugins.options.get(name)
+        if raw is None:   # the model's defaults, built only if the plugin asks for them
+            plugin.options = DefaultOptions(plugin.info.options) if plugin.info.options else None
+        elif plugin.info.options is not None:
+            from pydantic import ValidationError
+
             try:
-                plugin.options = plugin.info.options.model_validate(raw)
+                plugin.options = options_model(plugin.info.options).model_validate(raw)
             except ValidationError as exc:
                 raise config_error(exc, doc, config_file,
                                    prefix=("plugins", "options", name)) from None

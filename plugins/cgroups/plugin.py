@@ -20,7 +20,7 @@ from typing import Any
 
 from limpet.core.errors import SpecError
 from limpet.core.pluginapi import Backend, PluginInfo, hookimpl
-from pydantic import BaseModel, ConfigDict, Field
+from limpet.core.specbase import Node, fields
 
 from . import (
     blkio,
@@ -64,17 +64,6 @@ VALIDATORS = (devices, memory, cpu, cpuset, pids, blkio, hugetlb, network, rdma,
 SYSTEMD_PROBE = "/run/systemd/system"
 
 
-class Options(BaseModel):
-    """``plugins.options.cgroups`` in config.yaml."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    parent: str | None = Field(paths.DEFAULT_PARENT, pattern=r"^/",
-                               description="cgroup (absolute) of the containers whose "
-                               "config.json has no linux.cgroupsPath: <parent>/<id> "
-                               "(unset: /limpet-<id>)")
-
-
 @hookimpl
 def limpet_declare() -> PluginInfo:
     return PluginInfo(
@@ -83,7 +72,7 @@ def limpet_declare() -> PluginInfo:
         claims=("linux.cgroupsPath", "linux.resources"),
         features={"linux": {"cgroup": {"v1": True, "v2": True, "systemd": False,
                                        "systemdUser": False, "rdma": True}}},
-        options=Options,
+        options="limpet.plugins.cgroups.options:Options",
         description="cgroupfs v1/v2: cgroupsPath and every linux.resources field; pause, "
                     "update, stats",
     )
@@ -144,21 +133,16 @@ def _asks_nothing(value: Any, path: str) -> bool:
         return True
     if value == 0 and not isinstance(value, bool) and path in ZERO_IS_UNSET:
         return True
-    if isinstance(value, BaseModel):
-        return all(_asks_nothing(getattr(value, name), f"{path}.{_alias(value, name)}")
-                   for name in type(value).model_fields)
+    if isinstance(value, Node):
+        return all(_asks_nothing(getattr(value, name), f"{path}.{alias}")
+                   for name, alias in fields(value))
     return False
-
-
-def _alias(model: BaseModel, name: str) -> str:
-    return type(model).model_fields[name].alias or name
 
 
 def unsupported(resources: Any) -> str | None:
     """The path of the first field of ``linux.resources`` asking for something this plugin
     does not apply yet."""
-    for name in type(resources).model_fields:
-        key = _alias(resources, name)
+    for name, key in fields(resources):
         value = getattr(resources, name)
         if _asks_nothing(value, key):
             continue
@@ -167,8 +151,7 @@ def unsupported(resources: Any) -> str | None:
             continue
         if not allowed:
             return f"{WHERE}.{key}"
-        for sub in type(value).model_fields:
-            sub_key = _alias(value, sub)
+        for sub, sub_key in fields(value):
             if sub_key not in allowed and not _asks_nothing(getattr(value, sub),
                                                             f"{key}.{sub_key}"):
                 return f"{WHERE}.{key}.{sub_key}"
@@ -185,7 +168,7 @@ def _wanted(spec: Any, ctx: Any) -> bool:
 
 
 def _cgroup(spec: Any, ctx: Any) -> paths.CgroupPath:
-    options = ctx.options_for(NAME) if hasattr(ctx, "options_for") else None
+    options = ctx.options_set(NAME) if hasattr(ctx, "options_set") else None
     parent = options.parent if options is not None else paths.DEFAULT_PARENT
     value = spec.linux.cgroups_path if spec.linux is not None else None
     return paths.parse(value, ctx.container_id, parent)

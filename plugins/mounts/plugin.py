@@ -5,11 +5,10 @@ paths (config.md#root, #mounts; config-linux.md#rootfs-mount-propagation, #maske
 from __future__ import annotations
 
 import os
-from typing import Any, Literal
+from typing import Any
 
 from limpet.core.errors import SpecError
 from limpet.core.pluginapi import PluginInfo, hookimpl
-from pydantic import BaseModel, ConfigDict
 
 from .ops import FLAGS, PROPAGATION, RECURSIVE, SPECIAL
 
@@ -23,16 +22,6 @@ ROOTFS_PROPAGATION = {"private": "MS_PRIVATE", "rprivate": "MS_PRIVATE",
                       "unbindable": "MS_UNBINDABLE", "runbindable": "MS_UNBINDABLE"}
 
 
-class MountsOptions(BaseModel):
-    """``plugins.options.mounts`` in config.yaml."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    #: "beneath": a destination whose symlinks lead out of the rootfs is an error (default);
-    #: "in-root": such symlinks are resolved inside the rootfs, as runc's securejoin does.
-    symlinks: Literal["beneath", "in-root"] = "beneath"
-
-
 @hookimpl
 def limpet_declare() -> PluginInfo:
     return PluginInfo(
@@ -41,7 +30,7 @@ def limpet_declare() -> PluginInfo:
         claims=("root", "mounts", "linux.rootfsPropagation", "linux.maskedPaths",
                 "linux.readonlyPaths"),
         features={"mountOptions": sorted([*FLAGS, *PROPAGATION, *RECURSIVE, *SPECIAL])},
-        options=MountsOptions,
+        options="limpet.plugins.mounts.options:MountsOptions",
         description="root filesystem, mounts, pivot_root, masked and read-only paths",
     )
 
@@ -112,7 +101,8 @@ def limpet_validate(spec: Any, ctx: Any) -> None:
 
 @hookimpl
 def limpet_plan(spec: Any, plan: Any, ctx: Any) -> None:
-    options = ctx.options_for("mounts") or MountsOptions()
+    options = ctx.options_set("mounts")
+    symlinks = options.symlinks if options is not None else "beneath"   # MountsOptions' default
     rootfs = rootfs_path(spec, ctx.bundle)
     plan.process["rootfs"] = rootfs
     linux = spec.linux
@@ -130,7 +120,7 @@ def limpet_plan(spec: Any, plan: Any, ctx: Any) -> None:
             source = os.path.join(ctx.bundle, source)
         extra = {"cgroupns": _has_new_namespace(spec, "cgroup")} if m.type == "cgroup" else {}
         plan.add("mounts", "mount", f"mounts[{i}]", destination=m.destination, type=m.type,
-                 source=source, options=opts, symlinks=options.symlinks, **extra)
+                 source=source, options=opts, symlinks=symlinks, **extra)
     plan.add("pivot", "pivot-root", "root", no_pivot=ctx.no_pivot,
              propagation=flag if propagation else None)
     if linux and linux.masked_paths:

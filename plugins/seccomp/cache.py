@@ -26,12 +26,14 @@ FORMAT = 1
 DIRNAME = "@seccomp-cache"
 #: The fields of linux.seccomp that decide the BPF program (flags and the listener only
 #: decide how it is loaded).
-FILTER_FIELDS = {"default_action", "default_errno_ret", "architectures", "syscalls"}
+FILTER_FIELDS = ("defaultAction", "defaultErrnoRet", "architectures", "syscalls")
 
 
 def entry_path(state_dir: str, seccomp: Any) -> str:
-    profile = seccomp.model_dump(mode="json", by_alias=True, include=FILTER_FIELDS,
-                                 exclude_none=True)
+    from limpet.core.spec import dump
+
+    whole = dump(seccomp)
+    profile = {key: whole[key] for key in FILTER_FIELDS if key in whole}
     identity = {"format": FORMAT, "libseccomp": libseccomp.version(),
                 "machine": os.uname().machine, "profile": profile}
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()

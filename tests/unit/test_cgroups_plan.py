@@ -26,6 +26,7 @@ from limpet.plugins.cgroups import (
     hugetlb,
     memory,
     ops,
+    options,
     paths,
     pids,
     plugin,
@@ -290,11 +291,11 @@ def test_declares_the_cgroup_paths_and_its_backends() -> None:
 def test_options_reject_unknown_keys() -> None:
     from pydantic import ValidationError
 
-    assert plugin.Options().parent is None   # default paths are /limpet-<id>
+    assert options.Options().parent is None   # default paths are /limpet-<id>
     with pytest.raises(ValidationError):
-        plugin.Options.model_validate({"parnet": "/x"})
+        options.Options.model_validate({"parnet": "/x"})
     with pytest.raises(ValidationError):
-        plugin.Options.model_validate({"parent": "relative"})
+        options.Options.model_validate({"parent": "relative"})
 
 
 # --- cgroupsPath ------------------------------------------------------------------------------
@@ -381,7 +382,7 @@ def test_v2_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_plan_uses_the_parent_option_for_the_default_path(fake_v1: FakeCgroupFS) -> None:
-    plan = make_plan(fake_v1, make_spec(), options=plugin.Options(parent="/machines"))
+    plan = make_plan(fake_v1, make_spec(), options=options.Options(parent="/machines"))
     create = plan.ops("prepare")[0]
     assert create.args["cgroup"] == "/machines/c1"
 

@@ -11,7 +11,6 @@ import json
 import subprocess
 import sys
 import types
-import typing
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -19,9 +18,10 @@ from typing import Any
 import limpet.plugins
 import pytest
 from limpet.core import hookspecs, plugins
-from limpet.core.config import PluginsSection, RuntimeConfig
+from limpet.core.configmodel import PluginsSection, RuntimeConfig
+from limpet.core.context import options_model
 from limpet.core.pluginapi import PluginInfo
-from limpet.core.spec import Spec
+from limpet.core.spec import Spec, fields, model_in
 from pydantic import BaseModel
 
 HEAVY = ("pydantic", "pluggy", "rich", "ruamel")
@@ -120,21 +120,10 @@ def test_builtin_plugin_declares_itself_with_claims(name: str) -> None:
 def _spec_field_exists(path: str) -> bool:
     model: Any = Spec
     for part in path.split("."):
-        by_alias = {(f.alias or n): f for n, f in model.model_fields.items()}
-        if part not in by_alias:
+        if model is None or part not in dict(fields(model)).values():
             return False
-        model = _inner_model(by_alias[part].annotation)
+        model = model_in(model, part)
     return True
-
-
-def _inner_model(annotation: Any) -> Any:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in typing.get_args(annotation):
-        found = _inner_model(arg)
-        if found is not None:
-            return found
-    return None
 
 
 @pytest.mark.parametrize("name", BUILTINS)
@@ -145,9 +134,11 @@ def test_builtin_claims_name_fields_config_json_defines(name: str) -> None:
 
 @pytest.mark.parametrize("name", BUILTINS)
 def test_builtin_options_model_forbids_unknown_keys(name: str) -> None:
-    options = builtin_info(name).options
-    if options is None:
+    declared = builtin_info(name).options
+    if declared is None:
         return
+    assert isinstance(declared, str), "built-ins name their model: no pydantic per create"
+    options = options_model(declared)
     assert issubclass(options, BaseModel)
     assert options.model_config.get("extra") == "forbid"
     options()   # every option has a default

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from limpet.core import config, lifecycle, plugins, sync
 from limpet.core import create as create_module
-from limpet.core.context import LifecycleContext, PlanContext
+from limpet.core.context import HostInfo, LifecycleContext, PlanContext
 from limpet.core.create import create
 from limpet.core.errors import ConfigError, ExecutionError, SpecError
 from limpet.core.pluginapi import Backend, hookimpl
@@ -208,7 +208,11 @@ def test_plugin_options_default_when_the_section_is_absent(
         tmp_path: Path, plugin_set: Any, make_plugin: Any) -> None:
     plugin_set.add("example", make_plugin("example", ("linux.intelRdt",),
                                           options=ExampleOptions))
-    assert load(tmp_path).options()["example"] == ExampleOptions()
+    loaded = load(tmp_path)
+    ctx = PlanContext("c1", "/b", "/run/limpet/c1", HostInfo(), options=loaded.options())
+    assert ctx.options_set("example") is None
+    assert ctx.options_for("example") == ExampleOptions()
+    assert ctx.options_for("example") is ctx.options_for("example")   # built once
 
 
 def test_plugin_option_typo_names_plugins_options_name_key(

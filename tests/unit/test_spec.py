@@ -1,5 +1,9 @@
 """Tests of limpet.core.spec: the OCI runtime-spec 1.3 models (config, state, features).
 
+limpet.core.spec validates with the generated tables of limpet.core.spectable; the pydantic
+reference models (limpet.core.specmodels) are compared with the spec's JSON schemas, and the
+two validators with each other on the spec's examples and on damaged configs.
+
 The spec's own example configs and JSON schemas are read from the runtime-spec copy in the
 workplace's shared folder (``shared/runtime-spec`` beside the repository, or the directory in
 ``$LIMPET_RUNTIME_SPEC``); the tests that need them are skipped when it is absent.
@@ -18,6 +22,7 @@ from typing import Any
 
 import pytest
 from limpet.core import spec as spec_module
+from limpet.core import specgen, specmodels
 from limpet.core.errors import SpecError
 from limpet.core.spec import (
     Features,
@@ -483,8 +488,6 @@ def test_no_unknown_fields_no_log(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_python_field_names_in_json_are_unknown_properties() -> None:
-    if "by_name" not in __import__("inspect").signature(BaseModel.model_validate).parameters:
-        pytest.skip("pydantic < 2.11 cannot refuse field names")
     spec = load_config(config(linux={"cgroups_path": "/x"}))
     assert spec.linux is not None and spec.linux.cgroups_path is None
     assert unknown_fields(spec) == ["linux.cgroups_path"]
@@ -712,8 +715,8 @@ def _compare(schemas: _Schemas, node: Any, current: str, model: type[BaseModel],
 
 @needs_spec
 @pytest.mark.parametrize(("model", "schema"), [
-    (Spec, "config-schema.json"), (State, "state-schema.json"),
-    (Features, "features-schema.json"),
+    (specmodels.Spec, "config-schema.json"), (specmodels.State, "state-schema.json"),
+    (specmodels.Features, "features-schema.json"),
 ])
 def test_models_match_the_schema(model: type[BaseModel], schema: str) -> None:
     assert SPEC_DIR is not None
@@ -721,3 +724,98 @@ def test_models_match_the_schema(model: type[BaseModel], schema: str) -> None:
     problems: list[str] = []
     _compare(schemas, schemas.load(schema), schema, model, (model.__name__,), problems)
     assert problems == []
+
+
+# --------------------------------------------------------------------------------------------
+# The generated tables: current, and the same verdicts as the pydantic reference models
+# --------------------------------------------------------------------------------------------
+
+def test_the_generated_table_is_current() -> None:
+    committed = Path(spec_module.__file__).with_name("spectable.py").read_text()
+    assert committed == specgen.generate(), \
+        "run: .venv/bin/python -m limpet.core.specgen core/spectable.py"
+
+
+def _verdict(module: Any, doc: Any) -> tuple[Any, ...]:
+    try:
+        loaded = module.load_config(copy.deepcopy(doc))
+    except SpecError as exc:
+        return ("error", exc.errors)  # type: ignore[attr-defined]
+    return ("ok", module.dump(loaded), module.unknown_fields(loaded))
+
+
+@needs_spec
+@pytest.mark.parametrize("name", GOOD + BAD)
+def test_the_spec_examples_get_the_reference_verdict(name: str) -> None:
+    path = EXAMPLES / ("good" if name in GOOD else "bad") / name
+    text = path.read_text()
+    assert _verdict(spec_module, text) == _verdict(specmodels, text)
+
+
+_DAMAGE = ["1", 1, -1, 2**64, 2**31, -(2**63) - 1, True, False, None, 1.5, [], {}, {"x": 1},
+           "bogus", [1], ["a"], [{}], [None], "RLIMIT_X", "rlimit_x", "CAP_X", "", "0-3",
+           "2MB", "MB:x\n"]
+
+
+def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found = [prefix]
+    if isinstance(node, dict):
+        for key, value in node.items():
+            found += _paths(value, prefix + (key,))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            found += _paths(value, prefix + (index,))
+    return found
+
+
+def _damage(doc: Any, rng: Any) -> None:
+    """Replace, delete or add a value somewhere in ``doc``."""
+    where = rng.choice(_paths(doc)[1:])
+    parent = doc
+    for key in where[:-1]:
+        parent = parent[key]
+    roll = rng.random()
+    if roll < 0.15 and isinstance(parent, dict):
+        del parent[where[-1]]
+    elif roll < 0.25 and isinstance(parent, dict):
+        key = rng.choice(["weird", "cgroups_path", "oom_score_adj", "type", "path"])
+        parent[key] = copy.deepcopy(rng.choice(_DAMAGE))
+    else:
+        parent[where[-1]] = copy.deepcopy(rng.choice(_DAMAGE))
+
+
+@needs_spec
+@pytest.mark.parametrize("seed", range(4))
+def test_damaged_configs_get_the_reference_errors(seed: int) -> None:
+    import random
+
+    from limpet.core.default_spec import default_spec
+
+    rng = random.Random(seed)
+    bases = [json.loads((EXAMPLES / "good" / "spec-example.json").read_text()),
+             default_spec(rootless=False, seccomp=True)]
+    differ, errors = [], 0
+    for _ in range(500):
+        doc = copy.deepcopy(rng.choice(bases))
+        for _ in range(rng.choice([1, 1, 2, 3])):
+            _damage(doc, rng)
+        mine, reference = _verdict(spec_module, doc), _verdict(specmodels, doc)
+        errors += mine[0] == "error"
+        if mine != reference:
+            differ.append((json.dumps(doc)[:200], mine, reference))
+    assert errors > 300   # the damage mostly breaks something
+    assert differ == []
+
+
+def test_building_by_field_name_is_validated() -> None:
+    from limpet.core.spec import LinuxNamespace, Root
+
+    with pytest.raises(SpecError) as info:
+        LinuxNamespace(type="bogus")
+    assert info.value.where == "type"
+    assert "unknown namespace type" in info.value.message
+    with pytest.raises(SpecError) as info:
+        Root(readonly=True)
+    assert (info.value.where, info.value.message) == ("path", "missing required property")
+    with pytest.raises(TypeError):
+        Root(path="rootfs", cgroupsPath="/x")
