@@ -20,7 +20,6 @@ Example::
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
@@ -76,7 +75,8 @@ def line_of(doc: Any, loc: tuple[Any, ...]) -> int | None:
 
 def load_document(path: str) -> Any:
     try:
-        text = Path(path).read_text()
+        with open(path) as f:
+            text = f.read()
     except FileNotFoundError:
         return None   # the defaults apply; ruamel is not even imported
     except OSError as exc:

@@ -1,14 +1,15 @@
+
 """What hooks receive besides the spec: the container, the bundle, the host, the options."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from typing import Any
 
+from .record import Record, field
 
-@dataclass
-class HostInfo:
+
+class HostInfo(Record):
     """Facts about the running kernel that validation and planning may depend on."""
 
     namespaces: frozenset[str] = field(default_factory=lambda: _host_namespaces())
@@ -23,8 +24,7 @@ def _host_namespaces() -> frozenset[str]:
     return frozenset(t for t, f in _NS_FILES.items() if os.path.exists(f"/proc/self/ns/{f}"))
 
 
-@dataclass
-class PlanContext:
+class PlanContext(Record):
     """Passed to ``limpet_validate`` and ``limpet_plan``."""
 
     container_id: str
@@ -74,7 +74,6 @@ def options_model(model: Any) -> Any:
     return model
 
 
-@dataclass
 class ExecContext(PlanContext):
     """Passed to ``limpet_plan_exec``: a :class:`PlanContext` plus the running container."""
 
@@ -88,8 +87,7 @@ class ExecContext(PlanContext):
         return facts
 
 
-@dataclass
-class LifecycleContext:
+class LifecycleContext(Record):
     """Passed to lifecycle hooks (created, started, deleted)."""
 
     container_id: str

@@ -9,23 +9,24 @@ failures added as notes.
 
 from __future__ import annotations
 
-import json
 import os
-import signal
-import socket
-from dataclasses import dataclass
 from typing import Any, Protocol
 
-from . import sync
+from . import jsonlite, sync
 from .errors import ContainerError, ExecutionError, SpecError, from_wire, os_error
+from .lifecycle import SIGKILL
 from .log import log
 from .parent import ParentContext, run_parent_ops, run_teardown
+from .record import Record
 from .state import OCI_VERSION, Store, proc_start_time, remove_tree
 from .trace import span
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from _socket import socket
 
-@dataclass
-class CreateRequest:
+
+class CreateRequest(Record):
     container_id: str
     bundle: str
     root: str
@@ -45,7 +46,7 @@ def kill_and_reap(pid: int | None, reap: bool) -> None:
     if not pid:
         return
     try:
-        os.kill(pid, signal.SIGKILL)
+        os.kill(pid, SIGKILL)
     except ProcessLookupError:
         return
     if reap:
@@ -154,7 +155,7 @@ def compile_bundle(req: CreateRequest, state_dir: str) -> tuple[Any, Any, Any, A
 CONFIG_COPY = "config.json"
 
 
-def create(req: CreateRequest, init_pid: int, sock: socket.socket) -> dict[str, Any]:
+def create(req: CreateRequest, init_pid: int, sock: socket) -> dict[str, Any]:
     """Create the container; the init (``init_pid``) is already forked and waiting."""
     store = Store(req.root)
     state_dir = os.path.join(req.root, req.container_id)
@@ -172,7 +173,7 @@ def create(req: CreateRequest, init_pid: int, sock: socket.socket) -> dict[str, 
         # exec plans from the config the container was created with (runc keeps it too)
         with open(os.open(os.path.join(state_dir, CONFIG_COPY),
                           os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600), "w") as f:
-            f.write(json.dumps(raw, separators=(",", ":")))
+            f.write(jsonlite.dumps(raw, compact=True))
         fifo = os.path.join(state_dir, "exec.fifo")
         os.mkfifo(fifo, 0o622)
         os.chmod(fifo, 0o622)   # not the umask's: a mapped or non-root init must write it
@@ -222,7 +223,7 @@ class ConsoleRequest(Protocol):
     console_fd: int | None
 
 
-def drive_init(sock: socket.socket, pctx: ParentContext, plan: Any,
+def drive_init(sock: socket, pctx: ParentContext, plan: Any,
                req: ConsoleRequest) -> None:
     """Serve the init over the sync socket until it is ready: run the parent phases it
     asks for, log what it says, take its pty master and its container process's pid."""
@@ -283,6 +284,8 @@ def _take_console(req: ConsoleRequest, fds: list[int]) -> None:
     if not req.console_socket:
         req.console_fd = master
         return
+    import socket  # only with --console-socket
+
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
             conn.connect(req.console_socket)

@@ -13,18 +13,20 @@ the process is left to the caller's subreaper and its pid written to ``--pid-fil
 from __future__ import annotations
 
 import copy
-import json
 import os
-import socket
-from dataclasses import dataclass, field
 from typing import Any
 
+from . import jsonlite
 from .errors import LimpetError, SpecError, UsageError
+from .record import Record, field
 from .trace import span
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from _socket import socket
 
-@dataclass
-class ExecRequest:
+
+class ExecRequest(Record):
     container_id: str
     root: str
     args: list[str] = field(default_factory=list)   # the command line's ARGS
@@ -50,7 +52,7 @@ class ExecRequest:
 def _read_json(path: str, where: str) -> Any:
     try:
         with open(path, "rb") as f:
-            return json.loads(f.read())
+            return jsonlite.loads(f.read())
     except FileNotFoundError:
         raise UsageError(where, f"{path}: no such file") from None
     except OSError as exc:
@@ -158,7 +160,7 @@ def compile_exec(req: ExecRequest, data: dict[str, Any]) -> Any:
     return plan
 
 
-def exec_process(req: ExecRequest, init_pid: int, sock: socket.socket,
+def exec_process(req: ExecRequest, init_pid: int, sock: socket,
                  data: dict[str, Any]) -> int:
     """Execute the process; the init (``init_pid``) is already forked and waiting.
     Returns the process's host pid once it runs."""

@@ -45,6 +45,8 @@ _encode = _json.make_encoder(None, _unserialisable, _json.encode_basestring_asci
                              ": ", ", ", False, False, True)
 _encode_compact = _json.make_encoder(None, _unserialisable, _json.encode_basestring_ascii,
                                      None, ":", ",", False, False, True)
+_encode_sorted = _json.make_encoder(None, _unserialisable, _json.encode_basestring_ascii, None,
+                                    ": ", ", ", True, False, True)
 
 
 def loads(text: str | bytes) -> Any:
@@ -61,9 +63,12 @@ def loads(text: str | bytes) -> Any:
     return value
 
 
-def dumps(value: Any, indent: int | None = None, compact: bool = False) -> str:
+def dumps(value: Any, indent: int | None = None, compact: bool = False,
+          sort_keys: bool = False) -> str:
     """Like json.dumps (ensure_ascii): one line, or ``indent`` spaces per level;
-    ``compact``: no spaces after ``,`` and ``:``."""
+    ``compact``: no spaces after ``,`` and ``:``; ``sort_keys`` (one line only)."""
+    if sort_keys:
+        return "".join(_encode_sorted(value, 0))
     if indent is None:
         return "".join((_encode_compact if compact else _encode)(value, 0))
     return _pretty(value, indent, 0)

@@ -11,10 +11,11 @@ in a separate, lean module: they run inside the container's init.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import pluggy
+
+from .record import Record, field
 
 hookimpl = pluggy.HookimplMarker("limpet")
 
@@ -22,8 +23,7 @@ hookimpl = pluggy.HookimplMarker("limpet")
 API_VERSION = 1
 
 
-@dataclass(frozen=True)
-class PluginInfo:
+class PluginInfo(Record):
     """A plugin's declaration (``limpet_declare``).
 
     ``claims`` are the config.json paths the plugin applies (``"linux.namespaces"``,
@@ -45,8 +45,7 @@ class PluginInfo:
     description: str = ""
 
 
-@dataclass(frozen=True)
-class Backend:
+class Backend(Record):
     """A swappable implementation of one area (e.g. area "cgroups", name "v2").
 
     ``unavailable``: why this backend cannot be used here (not implemented, missing host

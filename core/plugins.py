@@ -12,7 +12,6 @@ import os
 import sys
 import time
 import typing
-from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
@@ -23,6 +22,7 @@ from .config import DefaultConfig, config_error, line_of
 from .context import DefaultOptions, options_model
 from .errors import ConfigError
 from .pluginapi import Backend, PluginInfo
+from .record import Record, field
 
 if typing.TYPE_CHECKING:
     from .configmodel import RuntimeConfig
@@ -30,8 +30,7 @@ if typing.TYPE_CHECKING:
 GROUP = "limpet.plugins"
 
 
-@dataclass
-class LoadedPlugin:
+class LoadedPlugin(Record):
     info: PluginInfo
     module: ModuleType
     source: str          # distribution name and version that provides the entry point
@@ -44,8 +43,7 @@ class LoadedPlugin:
                       and callable(getattr(self.module, n)))
 
 
-@dataclass
-class Plugins:
+class Plugins(Record):
     """The enabled plugins, their merged declarations, and the pluggy manager."""
 
     pm: pluggy.PluginManager

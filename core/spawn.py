@@ -6,18 +6,22 @@ so that the waiting init holds only the standard library modules it needs (see
 from __future__ import annotations
 
 import os
-import socket
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from _socket import socket
 
 
-def spawn_init(subreaper: bool = False) -> tuple[int, socket.socket]:
+def spawn_init(subreaper: bool = False) -> tuple[int, socket]:
     """Fork the init from the current (lean) point; returns (pid, runtime's socket end)."""
     from . import init  # lean; imported before the fork so the child shares its pages
+    from .sync import socketpair
 
     if subreaper:
         from .syscalls import Syscalls, const
 
         Syscalls().prctl(const("PR_SET_CHILD_SUBREAPER"), 1)
-    ours, theirs = socket.socketpair()
+    ours, theirs = socketpair()
     pid = os.fork()
     if pid == 0:
         ours.close()

@@ -329,7 +329,8 @@ def _walk(value: Any, path: str) -> Iterator[str]:
             yield join(path, key)
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            yield from _walk(item, join(path, index))
+            if isinstance(item, Node | list | dict):   # not the strings of args, env, ...
+                yield from _walk(item, join(path, index))
     elif isinstance(value, dict):
         for key, item in value.items():
             if isinstance(item, Node | list | dict):

@@ -8,34 +8,43 @@ parent-side phases; from the init: ``{"pid": N}`` (the container process),
 ``{"call": kind, "args": {...}}`` with fds (answered ``{"ack": kind}``),
 ``{"ready": true}`` and ``{"error": {...}}``.
 
-Lean: standard library only.
+Lean: standard library only, and ``_socket`` rather than socket (whose enums cost ~5 ms of
+every create and a share of every waiting init).
 """
 
 from __future__ import annotations
 
-import socket
+import _socket
 import struct
+from array import array
 
 from . import jsonlite
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from _socket import socket
     from typing import Any
 
 _LEN = struct.Struct("!I")
 
 
-def send(sock: socket.socket, message: dict[str, Any], fds: list[int] | None = None) -> None:
+def socketpair() -> tuple[socket, socket]:
+    """A connected AF_UNIX stream pair (close-on-exec), as ``socket.socketpair()``."""
+    return _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
+
+
+def send(sock: socket, message: dict[str, Any], fds: list[int] | None = None) -> None:
     """Send one message; ``fds`` travel with it as SCM_RIGHTS (e.g. a pty master)."""
     data = jsonlite.dumps(message, compact=True).encode()
     frame = _LEN.pack(len(data)) + data
     if fds:
-        sent = socket.send_fds(sock, [frame[:1]], fds)
+        rights = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, array("i", fds))]
+        sent = sock.sendmsg([frame[:1]], rights)
         frame = frame[sent:]
     sock.sendall(frame)
 
 
-def _recv_exact(sock: socket.socket, size: int) -> bytes | None:
+def _recv_exact(sock: socket, size: int) -> bytes | None:
     chunks = []
     while size:
         chunk = sock.recv(size)
@@ -46,10 +55,21 @@ def _recv_exact(sock: socket.socket, size: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def recv(sock: socket.socket) -> dict[str, Any] | None:
+def _recv_fds(sock: socket, size: int, max_fds: int) -> tuple[bytes, list[int]]:
+    """Like ``socket.recv_fds`` (received descriptors are close-on-exec)."""
+    fds = array("i")
+    data, ancillary, _flags, _addr = sock.recvmsg(
+        size, _socket.CMSG_LEN(max_fds * fds.itemsize), _socket.MSG_CMSG_CLOEXEC)
+    for level, kind, payload in ancillary:
+        if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+            fds.frombytes(payload[:len(payload) - (len(payload) % fds.itemsize)])
+    return data, list(fds)
+
+
+def recv(sock: socket) -> dict[str, Any] | None:
     """The next message, or None when the other side closed the socket. File descriptors
     sent with it are in ``message["fds"]``."""
-    first, fds, _flags, _addr = socket.recv_fds(sock, 1, 4, socket.MSG_CMSG_CLOEXEC)
+    first, fds = _recv_fds(sock, 1, 4)
     if not first:
         return None
     rest = _recv_exact(sock, _LEN.size - 1)

@@ -13,11 +13,19 @@ does not parse, is ignored.
 from __future__ import annotations
 
 import base64
-import hashlib
-import json
 import os
 import stat
 from typing import Any
+
+from limpet.core import jsonlite
+
+try:   # CPython's own SHA-256: hashlib would load OpenSSL first (~3 ms of every create)
+    from _sha256 import sha256
+except ImportError:
+    try:
+        from _sha2 import sha256  # Python >= 3.12
+    except ImportError:
+        from hashlib import sha256
 
 from . import libseccomp
 from .compiler import Compiled
@@ -36,7 +44,7 @@ def entry_path(state_dir: str, seccomp: Any) -> str:
     profile = {key: whole[key] for key in FILTER_FIELDS if key in whole}
     identity = {"format": FORMAT, "libseccomp": libseccomp.version(),
                 "machine": os.uname().machine, "profile": profile}
-    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+    digest = sha256(jsonlite.dumps(identity, sort_keys=True).encode()).hexdigest()
     return os.path.join(os.path.dirname(state_dir), DIRNAME, f"{digest}.json")
 
 
@@ -57,7 +65,7 @@ def read(path: str) -> Compiled | None:
         with os.fdopen(fd, "rb") as f:
             if not _trusted(os.fstat(f.fileno())):
                 return None
-            data = json.loads(f.read())
+            data = jsonlite.loads(f.read())
         bpf = base64.b64decode(data["bpf"], validate=True)
         if not bpf or len(bpf) % 8:
             return None
