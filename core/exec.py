@@ -165,17 +165,17 @@ def exec_process(req: ExecRequest, init_pid: int, sock: socket,
     """Execute the process; the init (``init_pid``) is already forked and waiting.
     Returns the process's host pid once it runs."""
     from . import sync
-    from .create import drive_init, kill_and_reap
-    from .parent import ParentContext, run_parent_ops
+    from .create import drive_init, kill_and_reap, run_prepare
+    from .parent import ParentContext
 
     state_dir = os.path.join(req.root, req.container_id)
     pctx = ParentContext(req.container_id, data["bundle"], state_dir, init_pid)
     try:
         plan = compile_exec(req, data)
-        with span("phase prepare [parent]"):
-            run_parent_ops(pctx, plan.ops("prepare"), plan.handlers)
         sync.send(sock, {"plan": plan.to_json(), "rootfs": data.get("rootfs", ""),
-                         "bundle": data["bundle"], "state_dir": state_dir, "exec": True})
+                         "bundle": data["bundle"], "state_dir": state_dir, "exec": True,
+                         "prepareAck": True})
+        run_prepare(sock, pctx, plan)
         drive_init(sock, pctx, plan, req)
         if pctx.pid is None:
             raise LimpetError(None, "the exec init reported no process")

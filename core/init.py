@@ -20,10 +20,9 @@ pluggy or ruamel.
 
 from __future__ import annotations
 
+import _signal  # signal without its enums (~5 ms and memory in every waiting init)
 import importlib
 import os
-import signal
-import socket
 import stat
 import sys
 import time
@@ -35,6 +34,7 @@ from .syscalls import Syscalls, const
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from _socket import socket
     from collections.abc import Callable
     from typing import Any, NoReturn
 
@@ -48,7 +48,7 @@ TRACE = bool(os.environ.get("LIMPET_TRACE"))
 class InitContext:
     """What container-side op handlers get: the syscall seam and the container's facts."""
 
-    def __init__(self, message: dict[str, Any], sock: socket.socket,
+    def __init__(self, message: dict[str, Any], sock: socket,
                  syscalls: Syscalls | None = None) -> None:
         self.sys = syscalls or Syscalls()
         self.sock = sock
@@ -87,7 +87,12 @@ class InitContext:
             os._exit(1)   # the runtime failed (and reports it) or went away
 
 
-def load_handlers(table: dict[str, str]) -> dict[str, Handler]:
+def load_handlers(plan: dict[str, Any]) -> dict[str, Handler]:
+    """Import the handlers of the op kinds that the init and container phases of ``plan``
+    use (the runtime runs the parent phases' handlers itself)."""
+    used = {op["kind"] for _, side, ops in phases_from_json(plan) if side != "parent"
+            for op in ops}
+    table = {kind: target for kind, target in plan["handlers"].items() if kind in used}
     handlers: dict[str, Handler] = {}
     for kind, target in table.items():
         module_name, _, func = target.partition(":")
@@ -114,6 +119,10 @@ def run_op(handler: Handler, ctx: InitContext, op: dict[str, Any]) -> None:
 
 def _sync_parent(ctx: InitContext, phase: str) -> None:
     sync.send(ctx.sock, {"sync": phase})
+    _await_ack(ctx)
+
+
+def _await_ack(ctx: InitContext) -> None:
     reply = sync.recv(ctx.sock)
     if reply is None or "ack" not in reply:
         # The runtime failed (and reports it) or went away: stop here.
@@ -214,7 +223,7 @@ def execute(ctx: InitContext, plan: dict[str, Any], handlers: dict[str, Handler]
         if phase == WAIT_BEFORE:
             _wait_for_start(ctx)
         if side == "parent":
-            if ops and phase != "prepare":   # "prepare" ran before the init got the plan
+            if ops and phase != "prepare":   # the runtime runs "prepare" unasked (main)
                 _sync_parent(ctx, phase)
             continue
         if side == "container" and not ctx.in_container:
@@ -240,12 +249,12 @@ def execute(ctx: InitContext, plan: dict[str, Any], handlers: dict[str, Handler]
         os._exit(127 if exc.errno == 2 else 126)
 
 
-def main(sock: socket.socket) -> NoReturn:
+def main(sock: socket) -> NoReturn:
     """Entry point of the forked init. Never returns."""
     code = 1
     ctx: InitContext | None = None
     try:
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+        _signal.signal(_signal.SIGPIPE, _signal.SIG_DFL)
         syscalls = Syscalls()
         syscalls.prctl(const("PR_SET_DUMPABLE"), 0)
         message = sync.recv(sock)
@@ -256,10 +265,12 @@ def main(sock: socket.socket) -> NoReturn:
             ctx.state_dir_fd = os.open(ctx.state_dir,
                                        os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         started = time.perf_counter()
-        handlers = load_handlers(message["plan"]["handlers"])
+        handlers = load_handlers(message["plan"])
         if TRACE:
             print(f"limpet-trace: import op handlers [init] "
                   f"{(time.perf_counter() - started) * 1000:.2f} ms", file=sys.stderr)
+        if message.get("prepareAck"):   # the runtime ran "prepare" meanwhile
+            _await_ack(ctx)
         execute(ctx, message["plan"], handlers)
     except LimpetError as exc:
         _report(sock, exc, ctx)
@@ -274,14 +285,14 @@ def _report_after_start(ctx: InitContext, exc: LimpetError) -> None:
     """After ``start`` released us the socket is closed: the error goes to the container's
     stderr and to ``start``, which reads exec.fifo until it closes."""
     print(f"limpet: {exc}", file=sys.stderr, flush=True)
-    signal.signal(signal.SIGPIPE, signal.SIG_IGN)   # start may be gone: EPIPE, not death
+    _signal.signal(_signal.SIGPIPE, _signal.SIG_IGN)   # start may be gone: EPIPE, not death
     try:
         os.write(ctx.exec_fifo_fd, jsonlite.dumps(exc.to_wire()).encode())
     except OSError:
         pass
 
 
-def _report(sock: socket.socket, exc: LimpetError, ctx: InitContext | None = None) -> None:
+def _report(sock: socket, exc: LimpetError, ctx: InitContext | None = None) -> None:
     if ctx is not None and ctx.exec_fifo_fd >= 0:
         _report_after_start(ctx, exc)
         return

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import errno
 import os
-from typing import Any
 
 from .errors import ExecutionError
 from .syscalls import const
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 BENEATH = "beneath"
 IN_ROOT = "in-root"

@@ -62,14 +62,20 @@ def apply(path: str, value: str, where: str | None, hint: str | None = None,
 
 
 def read(path: str, where: str | None = None) -> str:
-    """The stripped content of a cgroup file."""
+    """The stripped content of a cgroup file (os.read: no buffered text file around it)."""
+    chunks: list[bytes] = []
     try:
-        with open(path) as f:
-            return f.read().strip()
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            while chunk := os.read(fd, 65536):
+                chunks.append(chunk)
+        finally:
+            os.close(fd)
     except OSError as exc:
         code = exc.errno or errno.EIO
         raise ExecutionError(where, f"reading {path}: {os.strerror(code)}", errno=code) \
             from None
+    return b"".join(chunks).decode().strip()
 
 
 def mkdir(path: str) -> bool:

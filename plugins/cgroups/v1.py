@@ -105,7 +105,7 @@ def create(dirs: list[dict[str, Any]], where: str | None, created: list[str]) ->
     for d in dirs:
         created.extend(cgfs.make(d["mount"], d["path"], where))
     for d in dirs:
-        if not d["hierarchy"] or not os.path.exists(os.path.join(d["mount"], "cpuset.cpus")):
+        if not _has_cpuset_files(d):
             continue
         chain = cgfs.levels(d["mount"], d["path"])
         for parent, child in zip(chain, chain[1:], strict=False):
@@ -113,3 +113,11 @@ def create(dirs: list[dict[str, Any]], where: str | None, created: list[str]) ->
                 target = os.path.join(child, name)
                 if not cgfs.read(target, where):
                     cgfs.write(target, cgfs.read(os.path.join(parent, name), where), where)
+
+
+def _has_cpuset_files(d: dict[str, Any]) -> bool:
+    """Whether the hierarchy of ``d`` has cpuset.cpus (a stat only where cpuset is mounted)."""
+    controllers = d.get("controllers")
+    if not d["hierarchy"] or controllers is not None and "cpuset" not in controllers:
+        return False
+    return os.path.exists(os.path.join(d["mount"], "cpuset.cpus"))

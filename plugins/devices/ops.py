@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import os
 import stat
-from typing import Any
 
 from limpet.core import paths
 from limpet.core.errors import ExecutionError
 from limpet.core.syscalls import const
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 TYPES = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}
 _NAMES = {stat.S_IFCHR: "c", stat.S_IFBLK: "b", stat.S_IFIFO: "p"}

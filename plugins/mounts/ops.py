@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import os
 import stat
-from typing import Any
 
 from limpet.core import paths
 from limpet.core.errors import ExecutionError
 from limpet.core.syscalls import const
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 #: option -> (flag constant, clear?) for mount(2) flags (runc's table).
 FLAGS: dict[str, tuple[str, bool]] = {

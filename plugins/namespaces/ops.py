@@ -7,14 +7,17 @@ with one unshare(2). A new time namespace gets its offsets before the first fork
 
 from __future__ import annotations
 
+import _socket  # socket without its enums: the init never imports socket
 import fcntl
 import os
-import socket
 import struct
-from typing import Any
 
 from limpet.core.errors import ExecutionError
 from limpet.core.syscalls import const
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 #: runtime-spec namespace type -> (clone flag name, /proc/PID/ns file)
 NAMESPACES: dict[str, tuple[str, str]] = {
@@ -104,7 +107,10 @@ _IFF_UP = 0x1
 
 def loopback_up(ctx: Any, args: dict[str, Any]) -> None:
     """Bring up ``lo`` in a new network namespace (runc's "loopback" network does too)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+    s = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
+    try:
         req = struct.pack("16sH14x", b"lo", 0)
         flags = struct.unpack("16sH14x", fcntl.ioctl(s, _SIOCGIFFLAGS, req))[1]
         fcntl.ioctl(s, _SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | _IFF_UP))
+    finally:
+        s.close()

@@ -20,11 +20,14 @@ all at module level.
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from limpet.core.log import log
 
 from . import runner
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 FACTS = "ociHooks"
 

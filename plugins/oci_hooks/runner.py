@@ -12,14 +12,17 @@ lean: the standard library and :mod:`limpet.core.errors` only, all imported at m
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import select
 import signal
 import time
-from typing import Any
 
+from limpet.core import jsonlite
 from limpet.core.errors import ExecutionError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 #: How much of a failed hook's stderr the error shows.
 TAIL_LINES = 20
@@ -64,7 +67,7 @@ def run_hook(hook: dict[str, Any], state: dict[str, Any], where: str) -> None:
     timeout = hook.get("timeout")
     stdin = os.memfd_create("oci-hook-state", os.MFD_CLOEXEC)
     try:
-        os.write(stdin, json.dumps(state, separators=(",", ":")).encode())
+        os.write(stdin, jsonlite.dumps(state, compact=True).encode())
         os.lseek(stdin, 0, os.SEEK_SET)
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()

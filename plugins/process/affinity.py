@@ -11,9 +11,12 @@ Lean: standard library and limpet.core only.
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from limpet.core.errors import ExecutionError, SpecError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 WHERE = "process.execCPUAffinity"
 #: CPU_SETSIZE-like bound for CPU numbers, and the kernel's MAX_NUMNODES bound for nodes

@@ -26,9 +26,12 @@ from __future__ import annotations
 
 import errno
 import os
-from typing import Any
 
 from limpet.core.errors import ExecutionError, SpecError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 APPARMOR = "process.apparmorProfile"
 SELINUX = "process.selinuxLabel"

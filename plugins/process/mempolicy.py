@@ -13,12 +13,15 @@ Lean: standard library and limpet.core only.
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from limpet.core.errors import ExecutionError, SpecError
 from limpet.core.syscalls import const
 
 from .affinity import MAX_NODES, parse_list
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 WHERE = "linux.memoryPolicy"
 #: linux/mempolicy.h (an enum there; Debian 12's headers lack MPOL_WEIGHTED_INTERLEAVE)

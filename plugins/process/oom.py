@@ -13,9 +13,12 @@ Lean: standard library and limpet.core only.
 from __future__ import annotations
 
 import errno
-from typing import Any
 
 from limpet.core.errors import ExecutionError, SpecError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 WHERE = "process.oomScoreAdj"
 MIN, MAX = -1000, 1000

@@ -14,11 +14,14 @@ import os
 import resource
 import struct
 import termios
-from typing import Any
 
 from limpet.core import sync
 from limpet.core.errors import ExecutionError
 from limpet.core.syscalls import const
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 #: linux/capability.h
 CAPABILITIES = (

@@ -10,10 +10,12 @@ Lean: standard library and limpet.core only.
 
 from __future__ import annotations
 
-from typing import Any
-
 from limpet.core.errors import SpecError
 from limpet.core.syscalls import const
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 WHERE = "linux.personality"
 DOMAINS = {"LINUX": "PER_LINUX", "LINUX32": "PER_LINUX32"}

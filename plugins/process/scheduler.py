@@ -20,10 +20,13 @@ from __future__ import annotations
 
 import errno
 import os
-from typing import Any
 
 from limpet.core.errors import ExecutionError, SpecError
 from limpet.core.syscalls import const
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 SCHED = "process.scheduler"
 IOPRIO = "process.ioPriority"

@@ -17,11 +17,14 @@ Lean: standard library and limpet.core only (the handler runs in the container's
 from __future__ import annotations
 
 import errno
-import json
 import os
-from typing import Any
 
+from limpet.core import jsonlite
 from limpet.core.errors import ExecutionError, SpecError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 WHERE = "linux.sysctl"
 
@@ -37,7 +40,7 @@ NS_NAME = {"ipc": "ipc", "net": "network", "uts": "uts"}
 
 def where_of(key: str) -> str:
     """``linux.sysctl["net.ipv4.ip_forward"]``: the config path of one key."""
-    return f"{WHERE}[{json.dumps(key)}]"
+    return f"{WHERE}[{jsonlite.dumps(key)}]"
 
 
 def dotted(key: str) -> str:

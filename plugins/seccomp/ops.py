@@ -9,28 +9,31 @@ holds it. ``send_to_listener`` runs in the runtime process and sends the fd with
 container process state to ``listenerPath``; ``store_cache`` (runtime process, ``prepare``)
 keeps a compiled program for the next create (cache.py).
 
-Lean: standard library and limpet.core only, imported at module level.
+Lean: standard library and limpet.core only; what the container side needs is imported at
+module level (socket, for the runtime side only, is not).
 """
 
 from __future__ import annotations
 
-import base64
 import errno
-import json
 import os
-import socket
-from typing import Any
+from binascii import a2b_base64
 
+from limpet.core import jsonlite
 from limpet.core.errors import ExecutionError
 from limpet.core.log import log
 from limpet.core.syscalls import const
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 WHERE = "linux.seccomp"
 CACHE_ENTRIES = 64
 
 
 def load_filter(ctx: Any, args: dict[str, Any]) -> None:
-    bpf = base64.b64decode(args["bpf"])
+    bpf = a2b_base64(args["bpf"])   # base64.b64decode without importing base64
     flags = 0
     for name in args.get("flags") or []:
         flags |= const(name)
@@ -62,6 +65,8 @@ def _hint(code: int | None) -> str | None:
 def send_to_listener(pctx: Any, args: dict[str, Any]) -> None:
     """Runtime side: the container process state and the notify fd to ``listenerPath``
     (config-linux.md#the-container-process-state): one connection, one message, closed."""
+    import socket  # here, not at the top: runtime side only, the init never needs it
+
     fds = args.get("fds") or []
     if len(fds) != 1:
         raise ExecutionError(WHERE, f"the init sent {len(fds)} fds for the seccomp listener, "
@@ -76,7 +81,7 @@ def send_to_listener(pctx: Any, args: dict[str, Any]) -> None:
     }
     if args.get("metadata") is not None:
         message["metadata"] = args["metadata"]
-    data = json.dumps(message).encode()
+    data = jsonlite.dumps(message).encode()
     path = args["path"]
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC) as conn:
@@ -103,7 +108,7 @@ def store_cache(pctx: Any, args: dict[str, Any]) -> None:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
                      0o600)
         with os.fdopen(fd, "w") as f:
-            json.dump({k: args[k] for k in ("bpf", "rules", "skipped")}, f)
+            f.write(jsonlite.dumps({k: args[k] for k in ("bpf", "rules", "skipped")}))
         os.rename(tmp, path)
         entries = sorted(os.scandir(directory), key=lambda e: e.stat().st_mtime)
         for old in entries[:-CACHE_ENTRIES]:
