@@ -261,9 +261,13 @@ def describe(value: Any) -> str:
 def spec_error(errors: list[tuple[Loc, str]], origin: str) -> Exception:
     """One SpecError for the first problem (``origin`` when it is about the whole document);
     all of them on its ``errors`` attribute as ``(path, message)`` pairs."""
+    return errors_at([(_format(loc) or origin, message) for loc, message in errors])
+
+
+def errors_at(found: list[tuple[str, str]]) -> Exception:
+    """A SpecError for the first ``(path, message)``, all of them on ``errors``."""
     from .errors import SpecError
 
-    found = [(_format(loc) or origin, message) for loc, message in errors]
     where, message = found[0]
     if len(found) > 1:
         message = f"{message} (and {len(found) - 1} more)"

@@ -32,14 +32,13 @@ import inspect
 import json
 import re
 from collections.abc import Iterator
-from typing import Annotated, Any, Literal, TypeVar, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from .errors import SpecError
-from .log import log
+from .specbase import describe, errors_at, join
 
 __all__ = [
     "Features",
@@ -47,8 +46,6 @@ __all__ = [
     "State",
     "dump",
     "load_config",
-    "load_features",
-    "load_state",
     "unknown_fields",
 ]
 
@@ -812,47 +809,13 @@ class Features(_Model):
 # Paths, error messages, loading, dumping
 # --------------------------------------------------------------------------------------------
 
-_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
-
-
-def _join(path: str, key: str | int) -> str:
-    """Append one step to a dotted JSON path: ``a.b``, ``a[2]``, ``a["net.ipv4.ip_forward"]``."""
-    if isinstance(key, int):
-        return f"{path}[{key}]"
-    if _PLAIN_KEY.fullmatch(key):
-        return f"{path}.{key}" if path else key
-    return f"{path}[{json.dumps(key)}]"
-
-
 def _format_loc(loc: tuple[str | int, ...]) -> str:
     path = ""
     for step in loc:
         if step == "[key]":  # pydantic's marker for a dict key (never a JSON property name here)
             continue
-        path = _join(path, step)
+        path = join(path, step)
     return path
-
-
-def _describe(value: Any) -> str:
-    """Name a JSON value for a message: ``string "1"``, ``integer 5``, ``boolean true``."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return f"boolean {json.dumps(value)}"
-    if isinstance(value, int):
-        return f"integer {value}"
-    if isinstance(value, float):
-        return f"number {value!r}"
-    if isinstance(value, str):
-        text = json.dumps(value)
-        if len(text) > 60:
-            text = text[:56] + '..."'
-        return f"string {text}"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
 
 
 _EXPECTED = {
@@ -873,7 +836,7 @@ def _message(err: Any) -> str:
     if kind == "literal_error" and isinstance(value, str):
         return f"invalid value {json.dumps(value)}; expected {ctx.get('expected', '')}"
     if kind in _EXPECTED:
-        return f"expected {_EXPECTED[kind]}, got {_describe(value)}"
+        return f"expected {_EXPECTED[kind]}, got {describe(value)}"
     if kind == "too_short":
         n = ctx.get("min_length", 1)
         items = "item" if n == 1 else "items"
@@ -884,8 +847,6 @@ def _message(err: Any) -> str:
 def _errors(exc: ValidationError) -> list[tuple[str, str]]:
     return [(_format_loc(tuple(e["loc"])), _message(e)) for e in exc.errors()]
 
-
-_M = TypeVar("_M", bound=BaseModel)
 
 # pydantic >= 2.11 can refuse Python field names in input: a JSON document must use the spec's
 # names (a "cgroups_path" key is an unknown property, not cgroupsPath).
@@ -899,59 +860,18 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def _load(model: type[_M], source: str | bytes | dict[str, Any], origin: str) -> _M:
+def load_config(source: str | bytes | dict[str, Any], *, origin: str = "config.json") -> Spec:
+    """The reference validation of a config.json: the same verdict and errors as
+    :func:`limpet.core.spec.load_config` (tests/unit/test_spec.py compares them)."""
     if isinstance(source, str | bytes | bytearray):
-        try:
-            data = json.loads(source, parse_constant=_reject_constant)
-        except json.JSONDecodeError as exc:
-            raise _spec_error([(
-                origin, f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
-            )]) from None
-        except (ValueError, UnicodeDecodeError) as exc:  # NaN/Infinity, bad UTF-8
-            raise _spec_error([(origin, f"invalid JSON: {exc}")]) from None
+        data = json.loads(source, parse_constant=_reject_constant)
     else:
         data = source
     try:
-        return model.model_validate(data, **_STRICT_NAMES)
+        return Spec.model_validate(data, **_STRICT_NAMES)
     except ValidationError as exc:
-        raise _spec_error([(where or origin, message) for where, message in _errors(exc)]) \
+        raise errors_at([(where or origin, message) for where, message in _errors(exc)]) \
             from None
-
-
-def _spec_error(found: list[tuple[str, str]]) -> SpecError:
-    """One SpecError for the first problem; all of them on its ``errors`` attribute."""
-    where, message = found[0]
-    if len(found) > 1:
-        message = f"{message} (and {len(found) - 1} more)"
-    err = SpecError(where, message)
-    err.errors = found  # type: ignore[attr-defined]
-    return err
-
-
-def load_config(source: str | bytes | dict[str, Any], *, origin: str = "config.json") -> Spec:
-    """Parse and validate a config.json (text, bytes or an already decoded object).
-
-    Raises :class:`SpecError` naming the JSON path of the first bad field (all of them are on
-    its ``errors`` attribute as ``(path, message)`` pairs). Unknown properties are kept, and
-    logged as a warning (config.md#extensibility: they MUST be ignored).
-    """
-    spec = _load(Spec, source, origin)
-    extra = unknown_fields(spec)
-    if extra:
-        log.debug(f"{origin}: ignoring unknown properties: {', '.join(extra)}")
-    return spec
-
-
-def load_state(source: str | bytes | dict[str, Any], *, origin: str = "state.json") -> State:
-    """Parse and validate a runtime state document (runtime.md#state)."""
-    return _load(State, source, origin)
-
-
-def load_features(
-    source: str | bytes | dict[str, Any], *, origin: str = "features.json"
-) -> Features:
-    """Parse and validate a features document (features.md)."""
-    return _load(Features, source, origin)
 
 
 def _walk(value: Any, path: str) -> Iterator[str]:
@@ -959,16 +879,16 @@ def _walk(value: Any, path: str) -> Iterator[str]:
         for name, field in type(value).model_fields.items():
             child = getattr(value, name)
             if child is not None:
-                yield from _walk(child, _join(path, field.alias or name))
+                yield from _walk(child, join(path, field.alias or name))
         for key in value.model_extra or {}:
-            yield _join(path, key)
+            yield join(path, key)
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            yield from _walk(item, _join(path, index))
+            yield from _walk(item, join(path, index))
     elif isinstance(value, dict):
         for key, item in value.items():
             if isinstance(item, BaseModel | list | dict):
-                yield from _walk(item, _join(path, str(key)))
+                yield from _walk(item, join(path, str(key)))
 
 
 def unknown_fields(model: BaseModel) -> list[str]:
