@@ -856,17 +856,12 @@ _STRICT_NAMES: dict[str, Any] = (
 )
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def load_config(source: str | bytes | dict[str, Any], *, origin: str = "config.json") -> Spec:
     """The reference validation of a config.json: the same verdict and errors as
     :func:`limpet.core.spec.load_config` (tests/unit/test_spec.py compares them)."""
-    if isinstance(source, str | bytes | bytearray):
-        data = json.loads(source, parse_constant=_reject_constant)
-    else:
-        data = source
+    from .spec import decode  # the same JSON parsing (and syntax errors)
+
+    data = decode(source, origin) if isinstance(source, str | bytes | bytearray) else source
     try:
         return Spec.model_validate(data, **_STRICT_NAMES)
     except ValidationError as exc:
