@@ -121,7 +121,7 @@ class Runtime:
 
     def containers(self) -> list[str]:
         """Container directories under the root (``@`` names, which no container id can
-        have, are the runtime's caches, e.g. ``@seccomp-cache``)."""
+        have, are the runtime's caches, e.g. ``@entry-points.json``)."""
         if not os.path.isdir(self.root):
             return []
         return sorted(n for n in os.listdir(self.root)

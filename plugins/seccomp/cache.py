@@ -5,9 +5,10 @@ the result back takes a fraction of a millisecond. An entry is named by the SHA-
 decides the program (the profile's filter fields, the machine, libseccomp's version and
 this cache's format), so it can never be stale. ``limpet_plan`` only reads (it must stay
 pure); on a miss it plans a ``seccomp-cache`` op in ``prepare`` that writes the entry (see
-ops.py). The directory is ``ROOT/@seccomp-cache`` (``@`` is not allowed in a container id),
-mode 0700; an entry or directory that is not owned by us or is writable by others, or that
-does not parse, is ignored.
+ops.py). An entry is a file ``ROOT/@seccomp-DIGEST.json`` beside the containers' directories
+(``@`` is not allowed in a container id; files, so that every directory of the root is a
+container, as with runc), mode 0600; an entry or a root that is not owned by us or is
+writable by others, or an entry that does not parse, is ignored.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from . import libseccomp
 from .compiler import Compiled
 
 FORMAT = 1
-DIRNAME = "@seccomp-cache"
+PREFIX = "@seccomp-"
 #: The fields of linux.seccomp that decide the BPF program (flags and the listener only
 #: decide how it is loaded).
 FILTER_FIELDS = ("defaultAction", "defaultErrnoRet", "architectures", "syscalls")
@@ -45,7 +46,11 @@ def entry_path(state_dir: str, seccomp: Any) -> str:
     identity = {"format": FORMAT, "libseccomp": libseccomp.version(),
                 "machine": os.uname().machine, "profile": profile}
     digest = sha256(jsonlite.dumps(identity, sort_keys=True).encode()).hexdigest()
-    return os.path.join(os.path.dirname(state_dir), DIRNAME, f"{digest}.json")
+    return os.path.join(os.path.dirname(state_dir), f"{PREFIX}{digest}.json")
+
+
+def is_entry(name: str) -> bool:
+    return name.startswith(PREFIX) and name.endswith(".json")
 
 
 def _trusted(st: os.stat_result) -> bool:

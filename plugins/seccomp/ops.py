@@ -97,20 +97,19 @@ def send_to_listener(pctx: Any, args: dict[str, Any]) -> None:
 def store_cache(pctx: Any, args: dict[str, Any]) -> None:
     """Runtime side: write a compiled program to the cache, atomically, keeping the newest
     CACHE_ENTRIES. A failure only costs the next create a compile: logged, not raised."""
+    from .cache import is_entry
+
     path = args["path"]
-    directory = os.path.dirname(path)
+    directory = os.path.dirname(path)   # the state root, which create has made
     tmp = f"{path}.{os.getpid()}.tmp"
     try:
-        try:
-            os.mkdir(directory, 0o700)
-        except FileExistsError:
-            pass
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
                      0o600)
         with os.fdopen(fd, "w") as f:
             f.write(jsonlite.dumps({k: args[k] for k in ("bpf", "rules", "skipped")}))
         os.rename(tmp, path)
-        entries = sorted(os.scandir(directory), key=lambda e: e.stat().st_mtime)
+        entries = sorted((e for e in os.scandir(directory) if is_entry(e.name)),
+                         key=lambda e: e.stat().st_mtime)
         for old in entries[:-CACHE_ENTRIES]:
             os.unlink(old.path)
     except OSError as exc:
