@@ -1,4 +1,3 @@
-
 """What hooks receive besides the spec: the container, the bundle, the host, the options."""
 
 from __future__ import annotations

@@ -188,7 +188,7 @@ def create(req: CreateRequest, init_pid: int, sock: socket) -> dict[str, Any]:
         }
         store.write(req.container_id, state)
         sync.send(sock, {"plan": plan.to_json(), "rootfs": plan.process.get("rootfs", ""),
-                         "bundle": req.bundle, "state_dir": state_dir, "prepareAck": True})
+                         "bundle": req.bundle, "state_dir": state_dir})
         run_prepare(sock, pctx, plan)
         drive_init(sock, pctx, plan, req)
         pid = pctx.pid or init_pid

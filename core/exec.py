@@ -173,8 +173,7 @@ def exec_process(req: ExecRequest, init_pid: int, sock: socket,
     try:
         plan = compile_exec(req, data)
         sync.send(sock, {"plan": plan.to_json(), "rootfs": data.get("rootfs", ""),
-                         "bundle": data["bundle"], "state_dir": state_dir, "exec": True,
-                         "prepareAck": True})
+                         "bundle": data["bundle"], "state_dir": state_dir, "exec": True})
         run_prepare(sock, pctx, plan)
         drive_init(sock, pctx, plan, req)
         if pctx.pid is None:

@@ -29,6 +29,7 @@ import time
 
 from . import jsonlite, sync
 from .errors import ExecutionError, LimpetError, ProgramNotFound, os_error
+from .fds import cloexec_above
 from .plan import RESOLVE_BEFORE, WAIT_BEFORE, phases_from_json
 from .syscalls import Syscalls, const
 
@@ -200,20 +201,6 @@ def _wait_for_start(ctx: InitContext) -> None:
     os.close(ctx.state_dir_fd)
 
 
-def _close_inherited_fds(keep: int) -> None:
-    """Mark every fd above ``keep`` close-on-exec (runc does the same before exec)."""
-    try:
-        fds = [int(n) for n in os.listdir("/proc/self/fd")]
-    except OSError:
-        fds = list(range(keep + 1, 1024))
-    for fd in fds:
-        if fd > keep:
-            try:
-                os.set_inheritable(fd, False)
-            except OSError:
-                pass
-
-
 def execute(ctx: InitContext, plan: dict[str, Any], handlers: dict[str, Handler]) -> NoReturn:
     """Run the init and container phases of ``plan``, then exec the user program."""
     program = ""
@@ -237,7 +224,7 @@ def execute(ctx: InitContext, plan: dict[str, Any], handlers: dict[str, Handler]
     if not program:
         program = find_program(ctx.process.get("args", []), ctx.process.get("env", []))
         _wait_for_start(ctx)
-    _close_inherited_fds(2 + int(ctx.process.get("preserveFds", 0)))
+    cloexec_above(2 + int(ctx.process.get("preserveFds", 0)))
     env = dict(e.split("=", 1) if "=" in e else (e, "") for e in ctx.process.get("env", []))
     try:
         os.execve(program, ctx.process["args"], env)
@@ -269,8 +256,7 @@ def main(sock: socket) -> NoReturn:
         if TRACE:
             print(f"limpet-trace: import op handlers [init] "
                   f"{(time.perf_counter() - started) * 1000:.2f} ms", file=sys.stderr)
-        if message.get("prepareAck"):   # the runtime ran "prepare" meanwhile
-            _await_ack(ctx)
+        _await_ack(ctx)   # the runtime ran "prepare" meanwhile (create.run_prepare)
         execute(ctx, message["plan"], handlers)
     except LimpetError as exc:
         _report(sock, exc, ctx)

@@ -31,9 +31,9 @@ class PluginInfo(Record):
     ``features`` is this plugin's fragment of the features document (runtime-spec
     features.md), merged by the core. ``options`` is a pydantic model (extra="forbid") of
     the plugin's section in config.yaml, or the ``"module:Class"`` naming one (imported only
-    when config.yaml sets the section); a plugin whose section is absent gets ``None`` from
-    ``ctx.options_for`` and uses its defaults. ``default_enabled=False`` makes the plugin
-    opt-in (``plugins.enable`` in config.yaml).
+    when config.yaml sets the section); when the section is absent, ``ctx.options_for`` builds
+    the model's defaults and ``ctx.options_set`` gives ``None``. ``default_enabled=False``
+    makes the plugin opt-in (``plugins.enable`` in config.yaml).
     """
 
     name: str

@@ -11,9 +11,8 @@ from __future__ import annotations
 import os
 import sys
 import time
-import typing
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -24,7 +23,7 @@ from .errors import ConfigError
 from .pluginapi import Backend, PluginInfo
 from .record import Record, field
 
-if typing.TYPE_CHECKING:
+if TYPE_CHECKING:
     from .configmodel import RuntimeConfig
 
 GROUP = "limpet.plugins"

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
     _N = TypeVar("_N", bound=Node)
 
-__all__ = [  # noqa: PLE0604
+__all__ = [
     "Features",
     "Node",
     "Spec",

@@ -2,9 +2,10 @@
 
 Length-prefixed JSON messages over a SOCK_STREAM socketpair (a plan with a seccomp profile
 can exceed a datagram); file descriptors ride along as SCM_RIGHTS. Messages:
-``{"plan": ...}`` (runtime -> init); ``{"sync": phase}`` and ``{"ack": phase}`` around
-parent-side phases; from the init: ``{"pid": N}`` (the container process),
-``{"log": text, "level": ...}``, ``{"terminal": true}`` with the pty master,
+``{"plan": ...}`` (runtime -> init), then ``{"ack": "prepare"}`` once the runtime has run
+the prepare phase (meanwhile the init imports its op handlers); ``{"sync": phase}`` and
+``{"ack": phase}`` around the other parent-side phases; from the init: ``{"pid": N}`` (the
+container process), ``{"log": text, "level": ...}``, ``{"terminal": true}`` with the pty master,
 ``{"call": kind, "args": {...}}`` with fds (answered ``{"ack": kind}``),
 ``{"ready": true}`` and ``{"error": {...}}``.
 

@@ -19,6 +19,7 @@ import time
 
 from limpet.core import jsonlite
 from limpet.core.errors import ExecutionError
+from limpet.core.fds import cloexec_above
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -118,27 +119,13 @@ def _child(path: str, argv: list[str], env: dict[str, str], stdio: tuple[int, in
         high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3) for fd in stdio]
         for target, fd in enumerate(high):
             os.dup2(fd, target)
-        _cloexec_above(2)
+        cloexec_above(2)   # the hook gets stdin, stdout and stderr only (as runc's hooks)
         os.execve(path, argv, env)
     except OSError as exc:
         os.write(exec_w, str(exc.errno or 0).encode())
     except BaseException as exc:
         os.write(exec_w, f"0 {type(exc).__name__}: {exc}".encode(errors="replace"))
     os._exit(127)
-
-
-def _cloexec_above(keep: int) -> None:
-    """The hook gets stdin, stdout and stderr only (as runc's hooks do)."""
-    try:
-        fds: list[int] | range = [int(n) for n in os.listdir("/proc/self/fd")]
-    except OSError:
-        fds = range(keep + 1, 1024)
-    for fd in fds:
-        if fd > keep:
-            try:
-                os.set_inheritable(fd, False)
-            except OSError:
-                pass
 
 
 def _read_to_eof(fd: int) -> bytes:
