@@ -20,12 +20,13 @@ Example::
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from .errors import ConfigError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from pydantic import ValidationError
 
     from .configmodel import RuntimeConfig

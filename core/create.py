@@ -10,7 +10,6 @@ failures added as notes.
 from __future__ import annotations
 
 import os
-from typing import Any, Protocol
 
 from . import jsonlite, sync
 from .errors import ContainerError, ExecutionError, SpecError, from_wire, os_error
@@ -24,6 +23,13 @@ from .trace import span
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from _socket import socket
+    from typing import Any, Protocol
+
+    class ConsoleRequest(Protocol):
+        """Where a terminal's pty master goes (a create or an exec request)."""
+
+        console_socket: str | None
+        console_fd: int | None
 
 
 class CreateRequest(Record):
@@ -226,13 +232,6 @@ def run_prepare(sock: socket, pctx: ParentContext, plan: Any) -> None:
         sync.send(sock, {"ack": "prepare"})
     except OSError:
         pass   # the init failed meanwhile: drive_init reads its error
-
-
-class ConsoleRequest(Protocol):
-    """Where a terminal's pty master goes (a create or an exec request)."""
-
-    console_socket: str | None
-    console_fd: int | None
 
 
 def drive_init(sock: socket, pctx: ParentContext, plan: Any,

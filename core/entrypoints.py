@@ -10,11 +10,15 @@ means a fresh scan (and a new cache file, written atomically).
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from importlib import import_module
-from typing import Any
+
+from . import jsonlite
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 CACHE_NAME = "@entry-points.json"
 VERSION = 1
@@ -90,7 +94,7 @@ def load(group: str, cache_dir: str | None) -> list[Any]:
 def _read(path: str, key: dict[str, Any]) -> list[CachedEntryPoint] | None:
     try:
         with open(path, "rb") as f:
-            data = json.loads(f.read())
+            data = jsonlite.loads(f.read())
     except (OSError, ValueError):
         return None
     if not isinstance(data, dict) or any(data.get(k) != v for k, v in key.items()):
@@ -111,7 +115,7 @@ def _write(path: str, data: dict[str, Any]) -> None:
     try:
         os.makedirs(os.path.dirname(path), mode=0o711, exist_ok=True)
         with open(tmp, "w") as f:
-            f.write(json.dumps(data))
+            f.write(jsonlite.dumps(data))
         os.rename(tmp, path)
     except OSError:
         try:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 import os
-from typing import Any
 
 from . import jsonlite
 from .errors import LimpetError, SpecError, UsageError
@@ -24,6 +23,7 @@ from .trace import span
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from _socket import socket
+    from typing import Any
 
 
 class ExecRequest(Record):

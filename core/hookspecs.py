@@ -10,17 +10,14 @@ Hooks since API version 1 unless noted.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from .pluginapi import hookspec
 
-import pluggy
-
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from .context import ExecContext, LifecycleContext, PlanContext
     from .plan import Plan
     from .pluginapi import Backend, PluginInfo
     from .spec import Spec
-
-hookspec = pluggy.HookspecMarker("limpet")
 
 
 @hookspec(firstresult=True)

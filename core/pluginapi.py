@@ -11,13 +11,46 @@ in a separate, lean module: they run inside the container's init.
 
 from __future__ import annotations
 
-from typing import Any
-
-import pluggy
-
 from .record import Record, field
 
-hookimpl = pluggy.HookimplMarker("limpet")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+#: What pluggy's markers set on a hook implementation (``limpet_impl``) and specification
+#: (``limpet_spec``), and their defaults.
+IMPL_OPTIONS: dict[str, Any] = {"wrapper": False, "hookwrapper": False, "optionalhook": False,
+                                "tryfirst": False, "trylast": False, "specname": None}
+SPEC_OPTIONS: dict[str, Any] = {"firstresult": False, "historic": False, "warn_on_impl": None,
+                                "warn_on_impl_args": None}
+
+
+def hookimpl(function: Any = None, **options: Any) -> Any:
+    """Mark a hook implementation, exactly as ``pluggy.HookimplMarker("limpet")`` does: the
+    same ``limpet_impl`` attribute, which pluggy's ``PluginManager.register`` reads. Written
+    out so that loading a plugin imports no pluggy (with the typing and inspect it needs,
+    ~15 ms of every ``create``): the core calls the plan hooks itself, and builds pluggy's
+    manager only to dispatch a lifecycle hook (:attr:`limpet.core.plugins.Plugins.pm`)."""
+    return _marker("limpet_impl", IMPL_OPTIONS, function, options)
+
+
+def hookspec(function: Any = None, **options: Any) -> Any:
+    """Mark a hook specification, as ``pluggy.HookspecMarker("limpet")`` does."""
+    return _marker("limpet_spec", SPEC_OPTIONS, function, options)
+
+
+def _marker(attribute: str, defaults: dict[str, Any], function: Any,
+            options: dict[str, Any]) -> Any:
+    unknown = sorted(set(options) - set(defaults))
+    if unknown:
+        raise TypeError(f"unknown hook marker option(s): {', '.join(unknown)}")
+    settings = {**defaults, **options}
+
+    def mark(func: Any) -> Any:
+        setattr(func, attribute, settings)
+        return func
+
+    return mark if function is None else mark(function)
 
 #: Bumped when a hook's signature changes incompatibly.
 API_VERSION = 1

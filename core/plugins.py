@@ -11,10 +11,6 @@ from __future__ import annotations
 import os
 import sys
 import time
-from types import ModuleType
-from typing import TYPE_CHECKING, Any
-
-import pluggy
 
 from . import hookspecs
 from .config import DefaultConfig, config_error, line_of
@@ -23,7 +19,13 @@ from .errors import ConfigError
 from .pluginapi import Backend, PluginInfo
 from .record import Record, field
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from types import ModuleType
+    from typing import Any
+
+    import pluggy
+
     from .configmodel import RuntimeConfig
 
 GROUP = "limpet.plugins"
@@ -45,7 +47,6 @@ class LoadedPlugin(Record):
 class Plugins(Record):
     """The enabled plugins, their merged declarations, and the pluggy manager."""
 
-    pm: pluggy.PluginManager
     loaded: dict[str, LoadedPlugin] = field(default_factory=dict)
     disabled: dict[str, LoadedPlugin] = field(default_factory=dict)   # opt-in, not enabled
     available: dict[str, Any] = field(default_factory=dict)   # name -> entry point
@@ -53,6 +54,16 @@ class Plugins(Record):
     handlers: dict[str, str] = field(default_factory=dict)    # op kind -> module:function
     backends: dict[str, dict[str, Backend]] = field(default_factory=dict)
     config_file: str | None = None
+    manager: pluggy.PluginManager | None = None   # built on first use: see pm
+
+    @property
+    def pm(self) -> pluggy.PluginManager:
+        """pluggy's manager, every enabled plugin registered. Built on first use: ``create``
+        and ``exec`` call the plan hooks one by one themselves (see :func:`verify_hooks`),
+        so pluggy is imported only when a lifecycle hook is dispatched through it."""
+        if self.manager is None:
+            self.manager = _manager(self.loaded)
+        return self.manager
 
     @property
     def hook(self) -> Any:
@@ -76,6 +87,55 @@ def _trace_hooks(pm: pluggy.PluginManager) -> None:
               file=sys.stderr)
 
     pm.add_hookcall_monitoring(before, after)
+
+
+def _manager(loaded: dict[str, LoadedPlugin]) -> pluggy.PluginManager:
+    import pluggy
+
+    pm = pluggy.PluginManager("limpet")
+    pm.add_hookspecs(hookspecs)
+    if os.environ.get("LIMPET_TRACE"):
+        _trace_hooks(pm)
+    for name, plugin in loaded.items():
+        try:
+            pm.register(plugin.module, name=name)
+        except pluggy.PluginValidationError as exc:
+            raise ConfigError(f"plugin {name!r}", str(exc)) from None
+    return pm
+
+
+def _required_args(func: Any) -> tuple[str, ...]:
+    """The positional parameters without defaults (what pluggy calls a hook's argnames)."""
+    code = func.__code__
+    names: tuple[str, ...] = code.co_varnames[:code.co_argcount]
+    return names[:len(names) - len(func.__defaults__ or ())]
+
+
+def verify_hooks(name: str, module: ModuleType) -> None:
+    """What pluggy checks when it registers a plugin, done when it is loaded, without
+    importing pluggy: an implementation of a known hook asks only for arguments the hook
+    offers, and a wrapper is a generator (a hook no spec defines is let through, as pluggy
+    lets it through until ``check_pending``)."""
+    for attr in dir(module):
+        func = getattr(module, attr)
+        opts = getattr(func, "limpet_impl", None)
+        if not isinstance(opts, dict):
+            continue
+        func = getattr(func, "__func__", func)
+        while hasattr(func, "__wrapped__"):
+            func = func.__wrapped__
+        spec = getattr(hookspecs, opts.get("specname") or attr, None)
+        if spec is None or not hasattr(func, "__code__"):
+            continue
+        extra = [a for a in _required_args(func) if a not in _required_args(spec)]
+        if extra:
+            raise ConfigError(f"plugin {name!r}", f"{attr}() asks for {', '.join(extra)}, "
+                              f"which hook {spec.__name__} does not offer (it offers "
+                              f"{', '.join(_required_args(spec)) or 'nothing'})")
+        if (opts.get("wrapper") or opts.get("hookwrapper")) \
+                and not func.__code__.co_flags & 0x20:   # CO_GENERATOR
+            raise ConfigError(f"plugin {name!r}", f"{attr}() is a hook wrapper but not a "
+                              "generator function")
 
 
 def _entry_points(cache_dir: str | None = None) -> dict[str, Any]:
@@ -108,12 +168,8 @@ def load(config: RuntimeConfig | DefaultConfig, doc: Any = None, config_file: st
          cache_dir: str | None = None) -> Plugins:
     """Load the enabled plugins. ``cache_dir``: where the entry points may be cached (the
     state root; None: scan the installed distributions)."""
-    pm = pluggy.PluginManager("limpet")
-    pm.add_hookspecs(hookspecs)
-    if os.environ.get("LIMPET_TRACE"):
-        _trace_hooks(pm)
     _add_site_packages()
-    plugins = Plugins(pm=pm, available=_entry_points(cache_dir), config_file=config_file)
+    plugins = Plugins(available=_entry_points(cache_dir), config_file=config_file)
     section = config.plugins
     named: list[tuple[tuple[str | int, ...], str]] = [
         *((("plugins", "enable", i), n) for i, n in enumerate(section.enable)),
@@ -147,8 +203,8 @@ def load(config: RuntimeConfig | DefaultConfig, doc: Any = None, config_file: st
         if not declared.default_enabled and name not in section.enable:
             plugins.disabled[name] = LoadedPlugin(declared, module, source, ep.value)
             continue
+        verify_hooks(name, module)
         plugins.loaded[name] = LoadedPlugin(declared, module, source, ep.value)
-        pm.register(module, name=name)
     for name in section.options:
         if name not in plugins.loaded:
             raise ConfigError(config_file, f"plugins.options.{name}: plugin {name!r} is not "

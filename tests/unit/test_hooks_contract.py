@@ -182,3 +182,58 @@ def test_the_container_init_imports_nothing_heavy() -> None:
                                     "limpet.core.lifecycle"])
 def test_lean_core_modules_import_nothing_heavy(module: str) -> None:
     assert imported_heavy_modules(module) == []
+
+
+# --------------------------------------------------------------------------------------------
+# limpet's markers are pluggy's, and loading checks what pluggy's register checks
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("options", [{}, {"tryfirst": True}, {"specname": "limpet_plan"},
+                                     {"wrapper": True, "optionalhook": True}])
+def test_hookimpl_marks_as_pluggys_marker_does(options: dict[str, Any]) -> None:
+    import pluggy
+    from limpet.core.pluginapi import hookimpl
+
+    def ours() -> None: ...
+    def theirs() -> None: ...
+    hookimpl(**options)(ours)
+    pluggy.HookimplMarker("limpet")(theirs, **options)
+    assert ours.limpet_impl == theirs.limpet_impl  # type: ignore[attr-defined]
+    assert hookimpl(ours) is ours
+
+
+def test_hookspecs_are_marked_as_pluggys_marker_does() -> None:
+    import pluggy
+
+    def theirs() -> None: ...
+    pluggy.HookspecMarker("limpet")(theirs, firstresult=True)
+    assert hookspecs.limpet_declare.limpet_spec == theirs.limpet_spec  # type: ignore[attr-defined]
+
+
+def test_loading_rejects_a_hook_asking_for_an_argument_its_spec_lacks() -> None:
+    from limpet.core.errors import ConfigError
+    from limpet.core.pluginapi import hookimpl
+
+    module = types.ModuleType("bad_plugin")
+
+    @hookimpl
+    def limpet_plan(spec: Any, plan: Any, ctx: Any, bundle: Any) -> None: ...
+
+    module.limpet_plan = limpet_plan  # type: ignore[attr-defined]
+    with pytest.raises(ConfigError) as info:
+        plugins.verify_hooks("bad", module)
+    assert info.value.where == "plugin 'bad'"
+    assert "limpet_plan() asks for bundle" in info.value.message
+    import pluggy
+
+    pm = pluggy.PluginManager("limpet")   # pluggy refuses it as well
+    pm.add_hookspecs(hookspecs)
+    with pytest.raises(pluggy.PluginValidationError):
+        pm.register(module)
+
+
+def test_pluggys_manager_is_built_only_when_a_hook_is_dispatched() -> None:
+    loaded = plugins.load(RuntimeConfig())
+    assert loaded.manager is None
+    assert loaded.pm.get_plugin("cgroups") is loaded.loaded["cgroups"].module
+    assert loaded.manager is loaded.pm
