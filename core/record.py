@@ -78,3 +78,17 @@ class Record:
     def __repr__(self) -> str:
         shown = ", ".join(f"{n}={getattr(self, n)!r}" for n in self._record_fields)
         return f"{type(self).__name__}({shown})"
+
+
+class FrozenRecord(Record):
+    """A :class:`Record` that cannot change after ``__init__`` and hashes by value, as
+    ``@dataclass(frozen=True)`` (assigning a field raises AttributeError)."""
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r}")
+
+    def __hash__(self) -> int:  # type: ignore[override]  # Record sets __hash__ = None
+        return hash(tuple(getattr(self, n) for n in self._record_fields))

@@ -8,9 +8,15 @@ file of that controller". The plugin turns each setting into a ``cgroup-write`` 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import Any, Protocol
+
+from limpet.core.record import FrozenRecord
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Protocol
+else:
+    Protocol = object   # Driver is a structural type for mypy only; typing costs ~12 ms
 
 #: The attributes of ``linux.resources`` (core.spec.LinuxResources), all absent.
 SECTIONS = ("devices", "memory", "cpu", "pids", "block_io", "hugepage_limits", "network",
@@ -19,8 +25,7 @@ SECTIONS = ("devices", "memory", "cpu", "pids", "block_io", "hugepage_limits", "
 NO_RESOURCES = SimpleNamespace(**dict.fromkeys(SECTIONS))
 
 
-@dataclass(frozen=True)
-class CgroupDir:
+class CgroupDir(FrozenRecord):
     """The container's cgroup in one hierarchy (v1) or the only one (v2, ``hierarchy=""``).
 
     ``path`` is the directory on the host; ``mount`` the hierarchy's mount point (the
@@ -42,8 +47,7 @@ class CgroupDir:
                    tuple(data.get("controllers") or ()))
 
 
-@dataclass(frozen=True)
-class Setting:
+class Setting(FrozenRecord):
     """One value written to one cgroup file, in order.
 
     ``where`` is the config path it comes from (errors name it); ``hint`` is added to the

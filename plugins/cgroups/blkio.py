@@ -15,11 +15,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from limpet.core.errors import SpecError
 
 from .base import Setting, is_set
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 SECTION = "blockIO"
 SUPPORTED = ("weight", "leafWeight", "weightDevice", "throttleReadBpsDevice",

@@ -27,10 +27,13 @@ from __future__ import annotations
 import errno
 import os
 import struct
-from dataclasses import dataclass, field
-from typing import Any
 
 from limpet.core.errors import ExecutionError
+from limpet.core.record import FrozenRecord, Record, field
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 #: struct bpf_cgroup_dev_ctx access bits (upper 16 bits of access_type) and device types.
 ACC_MKNOD, ACC_READ, ACC_WRITE = 1, 2, 4
@@ -53,8 +56,7 @@ JEQ = 0x15       # BPF_JMP | BPF_JEQ | BPF_K
 EXIT = 0x95      # BPF_JMP | BPF_EXIT
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(FrozenRecord):
     """One device rule: ``type`` a, b or c; ``major``/``minor`` -1 for ``*``."""
 
     allow: bool
@@ -95,8 +97,7 @@ def _letters(bits: int) -> str:
     return "".join(c for c in "rwm" if bits & _ACCESS[c])
 
 
-@dataclass
-class Emulator:
+class Emulator(Record):
     """The v1 device cgroup's state: the default and the exceptions
     ``{(type, major, minor): access bits}``."""
 

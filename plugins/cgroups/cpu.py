@@ -14,11 +14,13 @@ burst and idle are written whenever present (0 is a value for them).
 
 from __future__ import annotations
 
-from typing import Any
-
 from limpet.core.errors import SpecError
 
 from .base import Setting, is_set
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 SECTION = "cpu"
 SUPPORTED = ("shares", "quota", "period", "burst", "realtimeRuntime", "realtimePeriod", "idle")

@@ -18,12 +18,14 @@ rule) is an error naming the rule, as in runc.
 
 from __future__ import annotations
 
-from typing import Any
-
 from limpet.core.errors import SpecError
 
 from . import bpf_devices
 from .base import Setting
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 SECTION = "devices"
 WHERE = "linux.resources.devices"

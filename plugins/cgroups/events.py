@@ -15,12 +15,15 @@ from __future__ import annotations
 import os
 import select
 import time
-from collections.abc import Callable
-from typing import Any
 
 from limpet.core.errors import ExecutionError
 
 from . import cgfs
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 
 class OomWatch:

@@ -8,10 +8,8 @@ is a cgroup2 mount, v1 when v1 controllers are mounted (legacy or hybrid hosts).
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-
 from limpet.core.errors import ExecutionError
+from limpet.core.record import FrozenRecord
 
 MOUNTINFO = "/proc/self/mountinfo"
 PROC_CGROUP = "/proc/self/cgroup"
@@ -21,11 +19,9 @@ V1_CONTROLLERS = frozenset({
     "cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "net_cls", "net_prio",
     "blkio", "perf_event", "hugetlb", "pids", "rdma", "misc", "debug",
 })
-_ESCAPE = re.compile(r"\\([0-7]{3})")
 
 
-@dataclass(frozen=True)
-class Mount:
+class Mount(FrozenRecord):
     """One cgroup mount: its mount point, its root inside the hierarchy, its controllers
     (v1: controllers and ``name=...``, in mount-option order; v2: empty)."""
 
@@ -41,7 +37,21 @@ class Mount:
 
 
 def _unescape(text: str) -> str:
-    return _ESCAPE.sub(lambda m: chr(int(m.group(1), 8)), text)
+    """Undo mountinfo's octal escapes (``\\040`` is a space) without importing re."""
+    if "\\" not in text:
+        return text
+    out = []
+    start = 0
+    while (i := text.find("\\", start)) != -1:
+        digits = text[i + 1:i + 4]
+        if len(digits) == 3 and all(c in "01234567" for c in digits):
+            out += [text[start:i], chr(int(digits, 8))]
+            start = i + 4
+        else:
+            out.append(text[start:i + 1])
+            start = i + 1
+    out.append(text[start:])
+    return "".join(out)
 
 
 def read_mounts(mountinfo: str = MOUNTINFO) -> list[Mount]:

@@ -8,11 +8,14 @@ not offer (no ``/sys/kernel/mm/hugepages/hugepages-<N>kB``) is an error naming t
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from limpet.core.errors import SpecError
 
 from .base import Setting
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 SECTION = "hugepageLimits"
 SUPPORTED = None

@@ -20,11 +20,13 @@ As in runc, 0 means "not set" and -1 means "unlimited".
 
 from __future__ import annotations
 
-from typing import Any
-
 from limpet.core.errors import SpecError
 
 from .base import Setting, is_set, unlimited
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 SECTION = "memory"
 SUPPORTED = ("limit", "reservation", "swap", "kernel", "kernelTCP", "swappiness",

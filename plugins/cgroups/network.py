@@ -7,11 +7,13 @@ asking for them on v2 is an error.
 
 from __future__ import annotations
 
-from typing import Any
-
 from limpet.core.errors import SpecError
 
 from .base import Setting
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 SECTION = "network"
 SUPPORTED = None

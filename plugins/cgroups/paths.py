@@ -15,19 +15,16 @@ cgroupfs driver (lean: standard library and limpet.core).
 from __future__ import annotations
 
 import posixpath
-import re
-from dataclasses import dataclass
 
 from limpet.core.errors import SpecError
+from limpet.core.record import FrozenRecord
 
 WHERE = "linux.cgroupsPath"
 DEFAULT_PARENT: str | None = None
 DEFAULT_PREFIX = "/limpet-"
-_SYSTEMD = re.compile(r"^[^/:]*:[^:]*:[^:]*$")
 
 
-@dataclass(frozen=True)
-class CgroupPath:
+class CgroupPath(FrozenRecord):
     """A validated cgroupsPath: ``path`` is clean; absolute unless ``relative``."""
 
     path: str
@@ -47,7 +44,7 @@ def parse(value: str | None, container_id: str,
         if not parent.startswith("/"):
             raise SpecError("cgroups plugin option parent", f"{parent!r} must be absolute")
         return CgroupPath(_clean(posixpath.join(parent, container_id), WHERE), default=True)
-    if _SYSTEMD.match(value):
+    if _systemd(value):
         raise SpecError(WHERE, f"{value!r} is a systemd cgroup path (slice:prefix:name); the "
                         "systemd cgroup driver is not available (no systemd): use a cgroupfs "
                         "path such as /limpet-<id>")
@@ -60,6 +57,13 @@ def parse(value: str | None, container_id: str,
     if relative and path in ("", "."):
         raise SpecError(WHERE, f"{value!r} names the runtime's own cgroup")
     return CgroupPath(path, relative=relative)
+
+
+def _systemd(value: str) -> bool:
+    """``slice:prefix:name``: two colons, no slash before the first (what runc's
+    ``^[^/:]*:[^:]*:[^:]*$`` matches), without importing re."""
+    parts = value.split(":")
+    return len(parts) == 3 and "/" not in parts[0]
 
 
 def _clean(value: str, where: str) -> str:

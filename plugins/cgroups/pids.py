@@ -5,9 +5,11 @@ A limit of 0 or below means "no limit" (``max``), as runc reads it.
 
 from __future__ import annotations
 
-from typing import Any
-
 from .base import Setting
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 SECTION = "pids"
 SUPPORTED = ("limit",)

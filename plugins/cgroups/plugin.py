@@ -16,7 +16,6 @@ as "not set") is accepted.
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from limpet.core.errors import SpecError
 from limpet.core.pluginapi import Backend, PluginInfo, hookimpl
@@ -36,9 +35,15 @@ from . import (
     rdma,
     unified,
 )
-from .base import NO_RESOURCES, Driver
+from .base import NO_RESOURCES
 from .v1 import V1
 from .v2 import V2
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .base import Driver
 
 NAME = "cgroups"
 OPS = "limpet.plugins.cgroups.ops"

@@ -6,11 +6,13 @@ as runc writes it).
 
 from __future__ import annotations
 
-from typing import Any
-
 from limpet.core.errors import SpecError
 
 from .base import Setting
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 SECTION = "rdma"
 SUPPORTED = None

@@ -9,7 +9,10 @@ are left out rather than failing the whole report.
 from __future__ import annotations
 
 import os
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 MAX_UINT64 = 2**64 - 1
 #: USER_HZ: cpuacct.stat counts clock ticks.

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import copy
 import os
-from typing import Any
 
 from limpet.core.errors import LimpetError, SpecError
 from limpet.core.spec import dump, load_config
@@ -39,6 +38,10 @@ from . import (
 from .base import CgroupDir
 from .v1 import V1
 from .v2 import V2
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 MAP_SECTIONS = ("devices", "hugepageLimits", "rdma", "unified")
 VALIDATORS = (devices, memory, cpu, cpuset, pids, blkio, hugetlb, network, rdma, unified)

@@ -11,7 +11,6 @@ but a container with a cgroup namespace then sees itself, not the host, at ``0::
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from limpet.core.errors import SpecError
 
@@ -19,6 +18,10 @@ from . import cgfs, devices, paths
 from .base import CgroupDir, Setting
 from .controllers import CONTROLLERS
 from .host import MOUNTINFO, PROC_CGROUP, Mount, read_mounts, read_own
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class V1:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Any
 
 from limpet.core.errors import ExecutionError, LimpetError, SpecError
 
@@ -21,6 +20,10 @@ from . import cgfs, paths
 from .base import CgroupDir, Setting
 from .controllers import CONTROLLERS
 from .host import DEFAULT_ROOT, MOUNTINFO, PROC_CGROUP, Mount, read_mounts, read_own
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class V2:

@@ -4,10 +4,13 @@
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from limpet.core.errors import SpecError
 from limpet.core.pluginapi import PluginInfo, hookimpl
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 OPS = "limpet.plugins.devices.ops"
 #: config-linux.md#default-devices: path -> (type, major, minor)

@@ -5,12 +5,15 @@ paths (config.md#root, #mounts; config-linux.md#rootfs-mount-propagation, #maske
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from limpet.core.errors import SpecError
 from limpet.core.pluginapi import PluginInfo, hookimpl
 
 from .ops import FLAGS, PROPAGATION, RECURSIVE, SPECIAL
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 OPS = "limpet.plugins.mounts.ops"
 FILESYSTEMS = ("proc", "sysfs", "tmpfs", "devpts", "mqueue", "cgroup", "cgroup2", "bind",

@@ -5,12 +5,15 @@ config.md#hostname, #domainname)."""
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from limpet.core.errors import SpecError
 from limpet.core.pluginapi import PluginInfo, hookimpl
 
 from .ops import NAMESPACES
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 OPS = "limpet.plugins.namespaces.ops"
 

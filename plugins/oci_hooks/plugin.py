@@ -19,15 +19,18 @@ container and fails ``start``; a failing poststop hook is a warning.
 
 from __future__ import annotations
 
+import _signal
 import os
-import signal
-from typing import Any
 
 from limpet.core.errors import ExecutionError, SpecError
 from limpet.core.pluginapi import PluginInfo, hookimpl
 from limpet.core.state import OCI_VERSION
 
 from . import ops, runner
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 NAME = "oci_hooks"
 OPS = "limpet.plugins.oci_hooks.ops"
@@ -143,7 +146,7 @@ def _stop(ctx: Any) -> None:
         return
     for pid in container_pids(ctx.state) or [ctx.pid]:
         try:
-            os.kill(pid, signal.SIGKILL)
+            os.kill(pid, _signal.SIGKILL)
         except ProcessLookupError:
             pass
     wait_gone(ctx.pid, 10.0, ctx.state.get("initStartTime"))

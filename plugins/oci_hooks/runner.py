@@ -6,15 +6,16 @@ tail of its stderr (last :data:`TAIL_LINES` lines) goes into the error.
 
 Runs in the runtime process (prestart, createRuntime, poststart, poststop) and in the
 container process (createContainer before pivot_root, startContainer after it), so it is
-lean: the standard library and :mod:`limpet.core.errors` only, all imported at module level.
+lean: the standard library and :mod:`limpet.core.errors` only, imported at module level
+(signal as ``_signal``, without its enums; its names only when a hook dies of a signal).
 """
 
 from __future__ import annotations
 
+import _signal  # signal without its enums: this runs in the container process too
 import fcntl
 import os
 import select
-import signal
 import time
 
 from limpet.core import jsonlite
@@ -112,9 +113,9 @@ def _child(path: str, argv: list[str], env: dict[str, str], stdio: tuple[int, in
     try:
         os.setpgid(0, 0)   # its own process group: a timeout kills what it started too
         # Python ignores these; an ignored signal would stay ignored across execve.
-        for number in (signal.SIGPIPE, signal.SIGXFSZ):
-            signal.signal(number, signal.SIG_DFL)
-        signal.pthread_sigmask(signal.SIG_SETMASK, ())
+        for number in (_signal.SIGPIPE, _signal.SIGXFSZ):
+            _signal.signal(number, _signal.SIG_DFL)
+        _signal.pthread_sigmask(_signal.SIG_SETMASK, ())
         # Above 2 first, so that dup2 onto 0, 1, 2 never meets one of them.
         high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3) for fd in stdio]
         for target, fd in enumerate(high):
@@ -202,7 +203,7 @@ def _drain(fd: int, keep: bytearray | None) -> bool:
 def _kill(pid: int) -> None:
     for kill, target in ((os.killpg, pid), (os.kill, pid)):
         try:
-            kill(target, signal.SIGKILL)
+            kill(target, _signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
 
@@ -213,6 +214,8 @@ def _tail(stderr: bytes) -> str:
 
 
 def _signal_name(number: int) -> str:
+    import signal  # here, not at the top: only a hook killed by a signal needs the names
+
     try:
         return signal.Signals(number).name
     except ValueError:

@@ -17,7 +17,6 @@ then user and groups, capabilities, no_new_privs, personality; then the exec of 
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from limpet.core.errors import SpecError
 from limpet.core.log import log
@@ -25,6 +24,10 @@ from limpet.core.pluginapi import PluginInfo, hookimpl
 
 from . import affinity, lsm, mempolicy, oom, personality, scheduler, sysctl
 from .ops import CAP_NUMBER, CAPABILITIES, RLIMITS, last_cap
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 PKG = "limpet.plugins.process"
 OPS = f"{PKG}.ops"

@@ -13,10 +13,9 @@ writable by others, or an entry that does not parse, is ignored.
 
 from __future__ import annotations
 
-import base64
 import os
 import stat
-from typing import Any
+from binascii import a2b_base64, b2a_base64  # base64 without its import of re
 
 from limpet.core import jsonlite
 
@@ -30,6 +29,10 @@ except ImportError:
 
 from . import libseccomp
 from .compiler import Compiled
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 FORMAT = 1
 PREFIX = "@seccomp-"
@@ -71,7 +74,7 @@ def read(path: str) -> Compiled | None:
             if not _trusted(os.fstat(f.fileno())):
                 return None
             data = jsonlite.loads(f.read())
-        bpf = base64.b64decode(data["bpf"], validate=True)
+        bpf = a2b_base64(data["bpf"], strict_mode=True)   # = b64decode(validate=True)
         if not bpf or len(bpf) % 8:
             return None
         return Compiled(bpf, int(data["rules"]), [str(n) for n in data["skipped"]])
@@ -82,4 +85,4 @@ def read(path: str) -> Compiled | None:
 def entry(compiled: Compiled) -> dict[str, Any]:
     """What the ``seccomp-cache`` op writes (its args, besides ``path``)."""
     return {"rules": compiled.rules, "skipped": compiled.skipped,
-            "bpf": base64.b64encode(compiled.bpf).decode()}
+            "bpf": b2a_base64(compiled.bpf, newline=False).decode()}

@@ -11,12 +11,14 @@ libseccomp's binary-tree lookup. Building is pure: nothing is loaded here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
 from limpet.core.errors import SpecError
+from limpet.core.record import Record, field
 
 from . import libseccomp
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 #: Flags the spec names -> seccomp(2) filter flags (limpet loads the filter itself).
 KNOWN_FLAGS = ("SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG",
@@ -24,8 +26,7 @@ KNOWN_FLAGS = ("SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG",
 MAX_ERRNO = 4095
 
 
-@dataclass
-class Compiled:
+class Compiled(Record):
     """The BPF program, and a summary for ``limpet plan``: rules added, names skipped."""
 
     bpf: bytes

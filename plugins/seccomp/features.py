@@ -4,11 +4,13 @@ accepts probed on this host."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from limpet.core.syscalls import Syscalls, const
 
 from . import compiler, libseccomp
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def supported_flags() -> list[str]:

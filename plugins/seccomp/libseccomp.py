@@ -9,9 +9,13 @@ syscalls); never by the container's init, which only loads the exported program.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+
+from limpet.core.record import FrozenRecord
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
 
 LIBRARY = "libseccomp.so.2"
 
@@ -59,8 +63,7 @@ class LibseccompError(OSError):
     """libseccomp is missing or refused a call (errno set)."""
 
 
-@dataclass(frozen=True)
-class _Binding:
+class _Binding(FrozenRecord):
     ffi: Any
     lib: Any
 

@@ -8,9 +8,8 @@ notify fd and the container process state go to ``listenerPath``.
 
 from __future__ import annotations
 
-import base64
 import os
-from typing import Any
+from binascii import b2a_base64  # base64 without its import of re
 
 from limpet.core.errors import SpecError
 from limpet.core.log import log
@@ -18,6 +17,10 @@ from limpet.core.pluginapi import PluginInfo, hookimpl
 from limpet.core.state import OCI_VERSION
 
 from . import cache, compiler, features, libseccomp
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 OPS = "limpet.plugins.seccomp.ops"
 WHERE = "linux.seccomp"
@@ -120,4 +123,4 @@ def limpet_plan(spec: Any, plan: Any, ctx: Any) -> None:
     plan.add("seccomp" if nnp else "seccomp-privileged", "seccomp-load", WHERE,
              defaultAction=seccomp.default_action, rules=compiled.rules,
              instructions=compiled.instructions, flags=compiler.load_flags(seccomp, notify),
-             listener=listener, bpf=base64.b64encode(compiled.bpf).decode())
+             listener=listener, bpf=b2a_base64(compiled.bpf, newline=False).decode())

@@ -8,16 +8,19 @@ container the engine keeps the rules that apply and writes a plain ``linux.secco
 :func:`resolve` does the same; ``default-profile.json`` is podman's template (Debian 12's
 /usr/share/containers/seccomp.json), which ``limpet spec`` resolves.
 
-Standard library only: ``limpet spec`` stays light.
+Standard library (and limpet.core.jsonlite) only: ``limpet spec`` stays light.
 """
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Iterable
-from importlib import resources
-from typing import Any
+
+from limpet.core import jsonlite
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import Any
 
 #: uname machine -> (the templates' architecture name, the spec's native architecture)
 MACHINES: dict[str, tuple[str, str]] = {
@@ -37,10 +40,12 @@ def load_template(path: str | None = None) -> dict[str, Any]:
     """A template from ``path``, or limpet's default (podman's)."""
     if path is not None:
         with open(path) as f:
-            data: dict[str, Any] = json.load(f)
+            data: dict[str, Any] = jsonlite.loads(f.read())
         return data
+    from importlib import resources  # here, not at the top: only this default needs it
+
     text = resources.files(__package__).joinpath(DEFAULT_TEMPLATE).read_text()
-    default: dict[str, Any] = json.loads(text)
+    default: dict[str, Any] = jsonlite.loads(text)
     return default
 
 
