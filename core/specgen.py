@@ -44,6 +44,8 @@ def _check_of(annotation: Any, metadata: list[Any]) -> tuple[tuple[Any, ...], st
     for extra in metadata:
         special = getattr(getattr(extra, "func", None), "limpet_check", None)
         if special is not None:
+            if special[0] == "pattern":
+                special = (*special, segments(special[2]))
             return special, "int" if special[0] == "int" else "str"
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
@@ -68,6 +70,64 @@ def _check_of(annotation: Any, metadata: list[Any]) -> tuple[tuple[Any, ...], st
     if annotation in SCALARS:
         return SCALARS[annotation], annotation.__name__
     raise TypeError(f"no check for {annotation!r}")
+
+
+def segments(regex: str) -> tuple[tuple[str, bool, int, int | None], ...]:
+    """A JSON-schema pattern as ``(characters, negated, least, most)`` runs, matched greedily
+    by :mod:`.specbase` without importing re: ``^RLIMIT_[A-Z]+$`` is seven one-character runs
+    and ``("ABC...Z", False, 1, None)``. Only anchored patterns of literals, classes and
+    repeats whose variable-length runs are followed by disjoint characters (so that greed
+    cannot steal from the next run) are accepted; tests/unit/test_spec.py compares the
+    result with re on random strings."""
+    import re._parser as sre  # development only: this module is never imported at runtime
+    from re._constants import (
+        AT,
+        AT_BEGINNING,
+        AT_END,
+        IN,
+        LITERAL,
+        MAX_REPEAT,
+        MAXREPEAT,
+        NEGATE,
+        NOT_LITERAL,
+        RANGE,
+    )
+
+    def one(op: Any, arg: Any) -> tuple[str, bool]:
+        if op is LITERAL:
+            return chr(arg), False
+        if op is NOT_LITERAL:
+            return chr(arg), True
+        if op is IN:
+            chars, negated = "", False
+            for item_op, item in arg:
+                if item_op is NEGATE:
+                    negated = True
+                elif item_op is LITERAL:
+                    chars += chr(item)
+                elif item_op is RANGE:
+                    chars += "".join(chr(c) for c in range(item[0], item[1] + 1))
+                else:
+                    raise ValueError(f"{regex}: unsupported class item {item_op}")
+            return chars, negated
+        raise ValueError(f"{regex}: unsupported {op}")
+
+    parsed = list(sre.parse(regex))
+    if parsed[:1] != [(AT, AT_BEGINNING)] or parsed[-1:] != [(AT, AT_END)]:
+        raise ValueError(f"{regex}: only anchored patterns (^...$) are supported")
+    runs: list[tuple[str, bool, int, int | None]] = []
+    for op, arg in parsed[1:-1]:
+        if op is MAX_REPEAT:
+            low, high, [(inner_op, inner_arg)] = arg
+            chars, negated = one(inner_op, inner_arg)
+            runs.append((chars, negated, low, None if high is MAXREPEAT else high))
+        else:
+            chars, negated = one(op, arg)
+            runs.append((chars, negated, 1, 1))
+    for (chars, negated, low, high), following in zip(runs, runs[1:], strict=False):
+        if low != high and (negated or following[1] or set(chars) & set(following[0])):
+            raise ValueError(f"{regex}: a variable run is followed by characters it matches")
+    return tuple(runs)
 
 
 def _constant(check: tuple[Any, ...]) -> str | None:

@@ -819,3 +819,26 @@ def test_building_by_field_name_is_validated() -> None:
     assert (info.value.where, info.value.message) == ("path", "missing required property")
     with pytest.raises(TypeError):
         Root(path="rootfs", cgroupsPath="/x")
+
+
+def test_pattern_runs_match_as_the_regex_does() -> None:
+    import random
+
+    from limpet.core import spectable
+    from limpet.core.specbase import matches
+
+    checks = {v for v in vars(spectable).values()
+              if isinstance(v, tuple) and v and v[0] == "pattern"}
+    assert len(checks) == 6
+    rng = random.Random(7)
+    for _, noun, regex, _, runs in checks:
+        compiled = re.compile(regex.removesuffix("$") + r"\Z")
+        alphabet = sorted({c for chars, _, _, _ in runs for c in chars[:12]} | set("aZ0_-\n: "))
+        samples = ["", regex.strip("^$")] + ["".join(rng.choice(alphabet) for _ in
+                                                     range(rng.randint(0, 12)))
+                                             for _ in range(4000)]
+        prefix = "".join(chars for chars, _, least, most in runs if least == most == 1
+                         and len(chars) == 1)
+        samples += [prefix + s for s in samples[:2000]]
+        for sample in samples:
+            assert matches(runs, sample) == bool(compiled.search(sample)), (noun, sample)
