@@ -58,6 +58,12 @@ def loads(text: str | bytes) -> Any:
         value, end = _scan(text, start)
     except StopIteration as exc:
         raise ValueError(f"Expecting value: char {exc.value}") from None
+    except SystemError:
+        # _json raises its syntax errors as json.decoder.JSONDecodeError, taken from
+        # sys.modules: unless json.decoder is imported it fails with a SystemError instead.
+        import json.decoder  # noqa: F401  (only for a document that is not JSON)
+
+        value, end = _scan(text, start)   # now raises JSONDecodeError, a ValueError
     if text[end:].strip(_WHITESPACE):
         raise ValueError(f"Extra data: char {end}")
     return value

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import _socket
 import struct
-from array import array
 
 from . import jsonlite
 
@@ -27,6 +26,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 _LEN = struct.Struct("!I")
+_FD = struct.Struct("i")
 
 
 def socketpair() -> tuple[socket, socket]:
@@ -39,7 +39,7 @@ def send(sock: socket, message: dict[str, Any], fds: list[int] | None = None) ->
     data = jsonlite.dumps(message, compact=True).encode()
     frame = _LEN.pack(len(data)) + data
     if fds:
-        rights = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, array("i", fds))]
+        rights = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, struct.pack(f"{len(fds)}i", *fds))]
         sent = sock.sendmsg([frame[:1]], rights)
         frame = frame[sent:]
     sock.sendall(frame)
@@ -58,13 +58,14 @@ def _recv_exact(sock: socket, size: int) -> bytes | None:
 
 def _recv_fds(sock: socket, size: int, max_fds: int) -> tuple[bytes, list[int]]:
     """Like ``socket.recv_fds`` (received descriptors are close-on-exec)."""
-    fds = array("i")
+    fds: list[int] = []
     data, ancillary, _flags, _addr = sock.recvmsg(
-        size, _socket.CMSG_LEN(max_fds * fds.itemsize), _socket.MSG_CMSG_CLOEXEC)
+        size, _socket.CMSG_LEN(max_fds * _FD.size), _socket.MSG_CMSG_CLOEXEC)
     for level, kind, payload in ancillary:
         if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
-            fds.frombytes(payload[:len(payload) - (len(payload) % fds.itemsize)])
-    return data, list(fds)
+            count = len(payload) // _FD.size
+            fds += struct.unpack(f"{count}i", payload[:count * _FD.size])
+    return data, fds
 
 
 def recv(sock: socket) -> dict[str, Any] | None:

@@ -39,3 +39,16 @@ def test_unserialisable_values_are_type_errors() -> None:
         jsonlite.dumps({"x": object()})
     with pytest.raises(TypeError):
         jsonlite.dumps({"x": object()}, indent=2)
+
+
+def test_a_syntax_error_is_a_value_error_even_before_json_is_imported() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; from limpet.core import jsonlite\n"
+            "assert 'json.decoder' not in sys.modules\n"
+            "try:\n    jsonlite.loads('{\"a\": 1,')\n"
+            "except ValueError as exc:\n    print('ValueError', exc)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.startswith("ValueError Expecting property name enclosed in double quotes")
