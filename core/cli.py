@@ -19,7 +19,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Callable, Sequence
-    from typing import Any
+    from typing import Any, NoReturn
 
 DEFAULT_ROOT = "/run/limpet"
 
@@ -666,5 +666,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+def run() -> NoReturn:
+    """The ``limpet`` command: :func:`main`, then exit at once, without the interpreter's
+    module-by-module teardown (~2.5 ms of every verb, a seventh of ``state``). Nothing
+    limpet leaves open needs it: files are closed where they are written, the log is
+    flushed line by line, and there are no threads or atexit handlers."""
+    code = main()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:   # e.g. `limpet list | head -1`
+        code = code or 141
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

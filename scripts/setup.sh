@@ -46,7 +46,7 @@ if [ ! -f "$stamp" ] || [ -n "$(find pyproject.toml setup.py core plugins -newer
   # venv's site-packages on sys.path itself. limpet processes the .pth files there when
   # it loads plugins (core/plugins.py), so plugins installed as editable still load.
   purelib=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-  printf '#!%s -S\nimport sys\nsys.path.append("%s")\nfrom limpet.core.cli import main\nsys.exit(main())\n' \
+  printf '#!%s -S\nimport sys\nsys.path.append("%s")\nfrom limpet.core.cli import run\nrun()\n' \
     "$PWD/.venv/bin/python" "$purelib" > .venv/bin/limpet
   touch "$stamp"
 fi
