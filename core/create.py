@@ -107,7 +107,7 @@ def compile_bundle(req: CreateRequest, state_dir: str) -> tuple[Any, Any, Any, A
 
     Returns (spec, raw config dict, plan, plugins).
     """
-    with span("import pluggy and the spec models"):
+    with span("import the spec models and the planner"):
         from . import claims
         from .context import HostInfo, PlanContext
         from .plan import Plan

@@ -114,7 +114,7 @@ def build_process(req: ExecRequest, container_process: dict[str, Any]) -> dict[s
 def compile_exec(req: ExecRequest, data: dict[str, Any]) -> Any:
     """Load config.yaml, the plugins, the container's config.json and the process; check
     and plan. Returns the plan (nothing on the host has changed)."""
-    with span("import pluggy and the spec models"):
+    with span("import the spec models and the planner"):
         from . import claims
         from .context import ExecContext, HostInfo
         from .create import (
