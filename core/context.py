@@ -69,10 +69,9 @@ def options_model(model: Any) -> Any:
     """A plugin's options model (``PluginInfo.options``): the class, or the one its
     ``"module:Class"`` names, imported now."""
     if isinstance(model, str):
-        from importlib import import_module
+        from .entrypoints import resolve
 
-        module, _, attr = model.partition(":")
-        return getattr(import_module(module), attr)
+        return resolve(model)
     return model
 
 

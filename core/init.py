@@ -21,13 +21,13 @@ pluggy or ruamel.
 from __future__ import annotations
 
 import _signal  # signal without its enums (~5 ms and memory in every waiting init)
-import importlib
 import os
 import stat
 import sys
 import time
 
 from . import jsonlite, sync
+from .entrypoints import resolve
 from .errors import ExecutionError, LimpetError, ProgramNotFound, os_error
 from .fds import cloexec_above
 from .plan import RESOLVE_BEFORE, WAIT_BEFORE, phases_from_json
@@ -96,9 +96,8 @@ def load_handlers(plan: dict[str, Any]) -> dict[str, Handler]:
     table = {kind: target for kind, target in plan["handlers"].items() if kind in used}
     handlers: dict[str, Handler] = {}
     for kind, target in table.items():
-        module_name, _, func = target.partition(":")
         try:
-            handlers[kind] = getattr(importlib.import_module(module_name), func)
+            handlers[kind] = resolve(target)
         except (ImportError, AttributeError) as exc:
             raise ExecutionError(f"op {kind}", f"handler {target} cannot be loaded: {exc}") \
                 from None

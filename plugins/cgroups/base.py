@@ -8,8 +8,6 @@ file of that controller". The plugin turns each setting into a ``cgroup-write`` 
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 from limpet.core.record import FrozenRecord
 
 TYPE_CHECKING = False
@@ -21,8 +19,19 @@ else:
 #: The attributes of ``linux.resources`` (core.spec.LinuxResources), all absent.
 SECTIONS = ("devices", "memory", "cpu", "pids", "block_io", "hugepage_limits", "network",
             "rdma", "unified")
+
+
+class _NoResources:
+    """Every section of ``linux.resources`` absent (None)."""
+
+    def __getattr__(self, name: str) -> None:
+        if name in SECTIONS:
+            return None
+        raise AttributeError(name)
+
+
 #: Stands for an absent ``linux.resources`` (the device defaults still apply).
-NO_RESOURCES = SimpleNamespace(**dict.fromkeys(SECTIONS))
+NO_RESOURCES: Any = _NoResources()
 
 
 class CgroupDir(FrozenRecord):

@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 
 from limpet.core import jsonlite
+from limpet.core.entrypoints import resolve
 from limpet.core.errors import ExecutionError
 from limpet.core.syscalls import Syscalls
 
@@ -42,10 +43,8 @@ def create(pctx: Any, args: dict[str, Any]) -> None:
     where = args.get("where")
     if args["driver"] not in BACKENDS:
         raise ExecutionError(where, f"unknown cgroups backend {args['driver']!r}")
-    # imported here only: delete and attach need nothing but cgfs
-    import importlib  # create only: delete, on the engines' hot path, does without it
-
-    backend = importlib.import_module(f".{args['driver']}", __package__)
+    # the backend is imported here only: delete and attach need nothing but cgfs
+    backend = resolve(f"{__package__}.{args['driver']}")
     dirs: list[dict[str, Any]] = args["cgroups"]
     created: list[str] = []
     extra = {} if args.get("enableRoot", True) else {"enable_root": False}

@@ -9,7 +9,7 @@ import os
 from limpet.core.errors import SpecError
 from limpet.core.pluginapi import PluginInfo, hookimpl
 
-from .ops import FLAGS, PROPAGATION, RECURSIVE, SPECIAL
+from .flags import FLAGS, PROPAGATION, RECURSIVE, SPECIAL
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -15,22 +15,11 @@ import struct
 from limpet.core.errors import ExecutionError
 from limpet.core.syscalls import const
 
+from .kinds import NAMESPACES
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
-
-#: runtime-spec namespace type -> (clone flag name, /proc/PID/ns file)
-NAMESPACES: dict[str, tuple[str, str]] = {
-    "user": ("CLONE_NEWUSER", "user"),
-    "mount": ("CLONE_NEWNS", "mnt"),
-    "pid": ("CLONE_NEWPID", "pid"),
-    "network": ("CLONE_NEWNET", "net"),
-    "ipc": ("CLONE_NEWIPC", "ipc"),
-    "uts": ("CLONE_NEWUTS", "uts"),
-    "cgroup": ("CLONE_NEWCGROUP", "cgroup"),
-    "time": ("CLONE_NEWTIME", "time"),
-}
-
 
 def _flag(ns_type: str) -> int:
     return const(NAMESPACES[ns_type][0])

@@ -9,7 +9,7 @@ import os
 from limpet.core.errors import SpecError
 from limpet.core.pluginapi import PluginInfo, hookimpl
 
-from .ops import NAMESPACES
+from .kinds import NAMESPACES
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -26,8 +26,6 @@ from limpet.core.errors import ExecutionError, SpecError
 from limpet.core.pluginapi import PluginInfo, hookimpl
 from limpet.core.state import OCI_VERSION
 
-from . import ops, runner
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
@@ -112,6 +110,8 @@ def limpet_plan(spec: Any, plan: Any, ctx: Any) -> None:
 
 
 def _recorded(state: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    from . import ops  # not at the top: create imports ops only for the hooks it records
+
     hooks: list[dict[str, Any]] = ((state.get("facts") or {}).get(ops.FACTS) or {}).get(kind)\
         or []
     return hooks
@@ -128,6 +128,8 @@ def limpet_started(ctx: Any) -> None:
     hooks = _recorded(ctx.state, "poststart")
     if not hooks:
         return
+    from . import runner
+
     try:
         runner.run_hooks("poststart", hooks, runner.hook_state(_base(ctx.state), "running",
                                                                ctx.pid))
@@ -157,4 +159,6 @@ def limpet_deleted(ctx: Any) -> None:
     """poststop: after the container was destroyed; failures are warnings."""
     hooks = _recorded(ctx.state, "poststop")
     if hooks:
+        from . import ops
+
         ops.run_poststop(_base(ctx.state), hooks)

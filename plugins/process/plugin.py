@@ -23,7 +23,7 @@ from limpet.core.log import log
 from limpet.core.pluginapi import PluginInfo, hookimpl
 
 from . import affinity, lsm, mempolicy, oom, personality, scheduler, sysctl
-from .ops import CAP_NUMBER, CAPABILITIES, RLIMITS, last_cap
+from .names import CAP_NUMBER, CAPABILITIES, RLIMITS, last_cap
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -176,6 +176,23 @@ def test_the_container_init_imports_nothing_heavy() -> None:
     assert imported_heavy_modules("limpet.core.init") == []
 
 
+def test_loading_the_builtin_plugins_imports_no_handler_module(tmp_path: Path) -> None:
+    """The runtime process loads every plugin on create: the ops modules (run by the init or
+    at prepare) and the standard library modules they alone need are imported later, where
+    they run. The interpreter is started as the launcher starts it (-S)."""
+    ops_modules = [m for m in HANDLER_MODULES if m.endswith(".ops")]
+    assert len(ops_modules) >= 5
+    avoided = [*ops_modules, "contextlib", "importlib", "resource", "termios", "site"]
+    site_packages = str(Path(limpet.plugins.__file__).parents[2])
+    code = (f"import sys; sys.path.append({site_packages!r}); import json; "
+            "from limpet.core import plugins; from limpet.core.config import DefaultConfig; "
+            f"plugins.load(DefaultConfig(), cache_dir={str(tmp_path)!r}); "
+            f"print(json.dumps([m for m in {avoided!r} if m in sys.modules]))")
+    outputs = [subprocess.run([sys.executable, "-S", "-c", code], capture_output=True,
+                              text=True, check=True, timeout=60).stdout for _ in range(2)]
+    assert json.loads(outputs[1]) == []   # the first run scanned and cached the entry points
+
+
 @pytest.mark.parametrize("module", ["limpet.core.plan", "limpet.core.errors",
                                     "limpet.core.syscalls", "limpet.core.sync",
                                     "limpet.core.state", "limpet.core.paths",

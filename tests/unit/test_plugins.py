@@ -174,6 +174,41 @@ def test_broken_plugin_not_enabled_is_skipped_with_a_warning(
     assert "plugin 'broken' skipped" in capsys.readouterr().err
 
 
+class _FoundAfterPth:
+    """A plugin importable only once the .pth files of site-packages are read."""
+
+    value = "editable_pkg.plugin"
+    reachable = False
+
+    def load(self) -> Any:
+        if not self.reachable:
+            raise ImportError("No module named 'editable_pkg'")
+        return "module"
+
+
+def test_pth_files_are_read_only_when_a_plugin_is_not_found_without_them(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    ep, reads = _FoundAfterPth(), []
+
+    def read_pth() -> bool:
+        reads.append(1)
+        ep.reachable = True
+        return True
+
+    monkeypatch.setattr(plugins, "_add_site_packages", read_pth)
+    assert plugins._load_entry_point(ep) == "module"
+    assert reads == [1]
+    assert plugins._load_entry_point(ep) == "module"
+    assert reads == [1]
+
+
+def test_a_plugin_missing_after_the_pth_files_were_read_fails(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(plugins, "_add_site_packages", lambda: False)   # read already
+    with pytest.raises(ImportError, match="editable_pkg"):
+        plugins._load_entry_point(_FoundAfterPth())
+
+
 def test_entry_point_defined_twice_is_an_error(monkeypatch: pytest.MonkeyPatch,
                                                original_entry_points: Any) -> None:
     found = [metadata.EntryPoint("dup", "pkg_a.plugin", plugins.GROUP),
