@@ -43,11 +43,13 @@ if [ ! -f "$stamp" ] || [ -n "$(find pyproject.toml setup.py core plugins -newer
     || { cat .venv/pip.log; echo "setup: pip install failed"; exit 1; }
   # The runtime is exec'd 3-4 times per container: its launcher starts Python without the
   # site module (-S, ~4 ms: pyvenv.cfg, .pth files, sitecustomize probes) and puts the
-  # venv's site-packages on sys.path itself. limpet processes the .pth files there when
-  # it loads plugins (core/plugins.py), so plugins installed as editable still load.
+  # venv's site-packages on sys.path itself. limpet processes the .pth files there when a
+  # plugin is not found without them (core/plugins.py), so editable plugins still load.
   purelib=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-  printf '#!%s -S\nimport sys\nsys.path.append("%s")\nfrom limpet.core.cli import run\nrun()\n' \
+  printf '#!%s -S\nimport sys\nsys.path.append("%s")\nfrom limpet.core.launch import run\nrun()\n' \
     "$PWD/.venv/bin/python" "$purelib" > .venv/bin/limpet
+  # Every module's code in one file (core/codecache.py): ~90 imports per verb, one read each.
+  .venv/bin/python -m limpet.core.codecache >/dev/null
   touch "$stamp"
 fi
 echo "setup: ready ($(.venv/bin/limpet --version | tr '\n' ' '))"
