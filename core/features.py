@@ -26,7 +26,7 @@ def _merge(into: dict[str, Any], fragment: dict[str, Any]) -> None:
 def build(plugins: Any) -> dict[str, Any]:
     doc: dict[str, Any] = {"ociVersionMin": "1.0.0", "ociVersionMax": OCI_VERSION}
     for plugin in plugins.loaded.values():
-        _merge(doc, plugin.info.features)
+        _merge(doc, plugin.info.features_fragment())
     claims = set(plugins.claims)
     if "hooks" in claims:
         doc["hooks"] = list(HOOK_KINDS)

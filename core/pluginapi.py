@@ -62,20 +62,31 @@ class PluginInfo(Record):
     ``claims`` are the config.json paths the plugin applies (``"linux.namespaces"``,
     ``"process.user"``); a present field that no enabled plugin claims fails ``create``.
     ``features`` is this plugin's fragment of the features document (runtime-spec
-    features.md), merged by the core. ``options`` is a pydantic model (extra="forbid") of
-    the plugin's section in config.yaml, or the ``"module:Class"`` naming one (imported only
-    when config.yaml sets the section); when the section is absent, ``ctx.options_for`` builds
-    the model's defaults and ``ctx.options_set`` gives ``None``. ``default_enabled=False``
-    makes the plugin opt-in (``plugins.enable`` in config.yaml).
+    features.md), merged by the core; or the ``"module:function"`` that returns it, called
+    only by ``limpet features`` (for a fragment that probes the host). ``options`` is a
+    pydantic model (extra="forbid") of the plugin's section in config.yaml, or the
+    ``"module:Class"`` naming one (imported only when config.yaml sets the section); when the
+    section is absent, ``ctx.options_for`` builds the model's defaults and
+    ``ctx.options_set`` gives ``None``. ``default_enabled=False`` makes the plugin opt-in
+    (``plugins.enable`` in config.yaml).
     """
 
     name: str
     version: str
     claims: tuple[str, ...] = ()
-    features: dict[str, Any] = field(default_factory=dict)
+    features: dict[str, Any] | str = field(default_factory=dict)
     options: Any = None   # a pydantic model class, or "module:Class"
     default_enabled: bool = True
     description: str = ""
+
+    def features_fragment(self) -> dict[str, Any]:
+        """``features``, from the function it names if it is a ``"module:function"``."""
+        if isinstance(self.features, str):
+            from .entrypoints import resolve
+
+            fragment: dict[str, Any] = resolve(self.features)()
+            return fragment
+        return self.features
 
 
 class Backend(Record):

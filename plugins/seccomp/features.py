@@ -27,15 +27,16 @@ def supported_flags() -> list[str]:
 
 
 def fragment() -> dict[str, Any]:
+    """The plugin's fragment of the features document (``PluginInfo.features`` names it)."""
     try:
         archs = sorted(name for name in libseccomp.ARCHES if libseccomp.arch_token(name))
     except libseccomp.LibseccompError:
-        return {"enabled": False}
-    return {
+        return {"linux": {"seccomp": {"enabled": False}}}
+    return {"linux": {"seccomp": {
         "enabled": True,
         "actions": sorted(libseccomp.ACTIONS),
         "operators": sorted(libseccomp.OPERATORS),
         "archs": archs,
         "knownFlags": list(compiler.KNOWN_FLAGS),
         "supportedFlags": supported_flags(),
-    }
+    }}}

@@ -16,13 +16,14 @@ from limpet.core.log import log
 from limpet.core.pluginapi import PluginInfo, hookimpl
 from limpet.core.state import OCI_VERSION
 
-from . import cache, compiler, features, libseccomp
+from . import cache, compiler, libseccomp
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-OPS = "limpet.plugins.seccomp.ops"
+PKG = "limpet.plugins.seccomp"
+OPS = f"{PKG}.ops"
 WHERE = "linux.seccomp"
 #: The init hands the notify fd to the runtime with these calls after the filter is loaded;
 #: a NOTIFY rule on them would block the init before any listener holds the fd.
@@ -35,7 +36,7 @@ def limpet_declare() -> PluginInfo:
         name="seccomp",
         version="0.1.0",
         claims=("linux.seccomp",),
-        features={"linux": {"seccomp": features.fragment()}},
+        features=f"{PKG}.features:fragment",   # probes libseccomp and the kernel
         description="linux.seccomp: libseccomp filters loaded last, with a notify listener",
     )
 

@@ -133,6 +133,14 @@ def test_builtin_claims_name_fields_config_json_defines(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", BUILTINS)
+def test_builtin_features_fragment_is_a_document_fragment(name: str) -> None:
+    """A dict, or the "module:function" returning one (called only by limpet features)."""
+    fragment = builtin_info(name).features_fragment()
+    assert isinstance(fragment, dict)
+    assert set(fragment) <= {"linux", "mountOptions", "hooks", "annotations"}
+
+
+@pytest.mark.parametrize("name", BUILTINS)
 def test_builtin_options_model_forbids_unknown_keys(name: str) -> None:
     declared = builtin_info(name).options
     if declared is None:

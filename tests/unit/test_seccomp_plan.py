@@ -35,7 +35,8 @@ def spec_error(unit_bundle: Any) -> SpecError:
 def test_declares_linux_seccomp_and_its_features() -> None:
     info = plugin.limpet_declare()
     assert info.claims == ("linux.seccomp",)
-    features = info.features["linux"]["seccomp"]
+    assert info.features == "limpet.plugins.seccomp.features:fragment"   # probed lazily
+    features = info.features_fragment()["linux"]["seccomp"]
     assert features["enabled"] is True
     assert set(features["actions"]) == set(libseccomp.ACTIONS)
     assert "SCMP_CMP_MASKED_EQ" in features["operators"]
