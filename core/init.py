@@ -3,7 +3,8 @@
 Process model (architecture.md section 3, after runc's nsexec):
 
 1. The runtime forks this init early, before it imports pydantic, rich or pluggy, and sends
-   it the plan over the sync socket. The init goes non-dumpable at once.
+   it the plan over the sync socket. The init goes non-dumpable at once, and keeps the
+   kernel's cgroup attach lock warm until the plan comes (:mod:`.cgroupwarm`).
 2. ``init`` phases run here: join or create the user namespace (the runtime writes the id
    maps while the init waits), then every other namespace.
 3. The init forks: the child is the container process, PID 1 of a new pid namespace; the
@@ -27,6 +28,7 @@ import sys
 import time
 
 from . import jsonlite, sync
+from .cgroupwarm import keep_warm
 from .entrypoints import resolve
 from .errors import ExecutionError, LimpetError, ProgramNotFound, os_error
 from .fds import cloexec_above
@@ -243,6 +245,11 @@ def main(sock: socket) -> NoReturn:
         _signal.signal(_signal.SIGPIPE, _signal.SIG_DFL)
         syscalls = Syscalls()
         syscalls.prctl(const("PR_SET_DUMPABLE"), 0)
+        started = time.perf_counter()
+        taken = keep_warm(sock.fileno())   # while the runtime plans: see cgroupwarm
+        if TRACE:
+            print(f"limpet-trace: cgroup attach lock taken {taken} times [init] "
+                  f"{(time.perf_counter() - started) * 1000:.2f} ms", file=sys.stderr)
         message = sync.recv(sock)
         if message is None:
             os._exit(0)   # the runtime gave up before sending a plan

@@ -247,5 +247,7 @@ def test_trace_times_each_plugin_hook_and_each_phase(limpet: Runtime, bundle: Bu
                   "pivot [container]", "credentials [container]"):
         assert f"phase {phase}" in labels
     assert all(line.endswith(" ms") for line in lines)
+    warm = [label for label in labels if label.startswith("cgroup attach lock taken ")]
+    assert warm and warm[0].endswith(" times [init]"), labels   # core/cgroupwarm.py
     limpet.extra_env.pop("LIMPET_TRACE")
     assert limpet("delete", "--force", "traced").returncode == 0
