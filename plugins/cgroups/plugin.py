@@ -21,20 +21,7 @@ from limpet.core.errors import SpecError
 from limpet.core.pluginapi import Backend, PluginInfo, hookimpl
 from limpet.core.specbase import Node, fields
 
-from . import (
-    blkio,
-    cpu,
-    cpuset,
-    devices,
-    host,
-    hugetlb,
-    memory,
-    network,
-    paths,
-    pids,
-    rdma,
-    unified,
-)
+from . import controllers, devices, host, paths
 from .base import NO_RESOURCES
 from .v1 import V1
 from .v2 import V2
@@ -48,24 +35,11 @@ if TYPE_CHECKING:
 NAME = "cgroups"
 OPS = "limpet.plugins.cgroups.ops"
 WHERE = "linux.resources"
-#: Fields of linux.resources this plugin applies: section -> subfields (None: all of it).
-SUPPORTED: dict[str, tuple[str, ...] | None] = {
-    devices.SECTION: None,
-    memory.SECTION: memory.SUPPORTED,
-    cpu.SECTION: cpu.SUPPORTED + cpuset.SUPPORTED,
-    pids.SECTION: pids.SUPPORTED,
-    blkio.SECTION: blkio.SUPPORTED,
-    hugetlb.SECTION: None,
-    network.SECTION: None,
-    rdma.SECTION: None,
-    unified.SECTION: None,
-}
 #: Fields whose 0 runc reads as "not set" (docker sends some of them).
 ZERO_IS_UNSET = frozenset({
     "blockIO.weight", "blockIO.leafWeight", "memory.kernel", "memory.kernelTCP",
     "cpu.realtimeRuntime", "cpu.realtimePeriod", "cpu.burst", "cpu.idle",
 })
-VALIDATORS = (devices, memory, cpu, cpuset, pids, blkio, hugetlb, network, rdma, unified)
 SYSTEMD_PROBE = "/run/systemd/system"
 
 
@@ -151,8 +125,8 @@ def unsupported(resources: Any) -> str | None:
         value = getattr(resources, name)
         if _asks_nothing(value, key):
             continue
-        allowed = SUPPORTED.get(key, ())
-        if key in SUPPORTED and allowed is None:
+        allowed = controllers.supported(key)
+        if allowed is None:
             continue
         if not allowed:
             return f"{WHERE}.{key}"
@@ -188,7 +162,7 @@ def limpet_validate(spec: Any, ctx: Any) -> None:
     bad = unsupported(resources) if resources is not NO_RESOURCES else None
     if bad:
         raise SpecError(bad, "not supported yet by the cgroups plugin")
-    for module in VALIDATORS:
+    for module in controllers.needed(resources):
         module.validate(resources)
     driver = driver_for(ctx)
     driver.check(driver.settings(resources))

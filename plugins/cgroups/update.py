@@ -21,21 +21,9 @@ from limpet.core.errors import LimpetError, SpecError
 from limpet.core.spec import dump, load_config
 from limpet.core.syscalls import Syscalls
 
-from . import (
-    blkio,
-    bpf_devices,
-    cgfs,
-    cpu,
-    cpuset,
-    devices,
-    hugetlb,
-    memory,
-    network,
-    pids,
-    rdma,
-    unified,
-)
+from . import bpf_devices, cgfs, devices, memory
 from .base import CgroupDir
+from .controllers import needed
 from .v1 import V1
 from .v2 import V2
 
@@ -44,7 +32,6 @@ if TYPE_CHECKING:
     from typing import Any
 
 MAP_SECTIONS = ("devices", "hugepageLimits", "rdma", "unified")
-VALIDATORS = (devices, memory, cpu, cpuset, pids, blkio, hugetlb, network, rdma, unified)
 
 
 def merge(current: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
@@ -73,7 +60,7 @@ def update(facts: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
         raise SpecError("linux.resources", "expected a JSON object")
     merged = merge(record.get("resources") or {}, request)
     partial = _parse({key: merged[key] for key in request})
-    for module in VALIDATORS:
+    for module in needed(partial):
         module.validate(partial)
     driver: Any = V1.from_host() if record["driver"] == "v1" else V2.from_host()
     dirs = [CgroupDir.from_json(d) for d in record["dirs"]]

@@ -16,7 +16,7 @@ from limpet.core.errors import SpecError
 
 from . import cgfs, devices, paths
 from .base import CgroupDir, Setting
-from .controllers import CONTROLLERS
+from .controllers import needed
 from .host import MOUNTINFO, PROC_CGROUP, Mount, read_mounts, read_own
 
 TYPE_CHECKING = False
@@ -60,7 +60,7 @@ class V1:
 
     def settings(self, resources: Any, update: bool = False) -> list[Setting]:
         out: list[Setting] = []
-        for module in CONTROLLERS:
+        for module in needed(resources):
             if module is devices and (update and resources.devices is None or
                                       "devices" not in self.controllers()
                                       and not resources.devices):

@@ -17,7 +17,7 @@ from limpet.core.errors import ExecutionError, LimpetError, SpecError
 
 from . import cgfs, paths
 from .base import CgroupDir, Setting
-from .controllers import CONTROLLERS
+from .controllers import needed
 from .host import DEFAULT_ROOT, MOUNTINFO, PROC_CGROUP, Mount, read_mounts, read_own
 
 TYPE_CHECKING = False
@@ -63,7 +63,7 @@ class V2:
 
     def settings(self, resources: Any, update: bool = False) -> list[Setting]:
         out: list[Setting] = []
-        for module in CONTROLLERS:
+        for module in needed(resources):
             out += module.v2(resources)
         return out
 

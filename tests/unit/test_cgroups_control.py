@@ -20,6 +20,9 @@ from limpet.plugins.cgroups import (
     blkio,
     cgfs,
     control,
+    controllers,
+    cpu,
+    cpuset,
     events,
     hugetlb,
     memory,
@@ -28,7 +31,7 @@ from limpet.plugins.cgroups import (
     unified,
     update,
 )
-from limpet.plugins.cgroups.base import Setting
+from limpet.plugins.cgroups.base import NO_RESOURCES, Setting
 
 # --- conversions ------------------------------------------------------------------------------
 
@@ -88,9 +91,9 @@ def test_hugetlb_rdma_and_unified_files() -> None:
 
 
 def test_unified_settings_come_last_so_they_override() -> None:
-    from limpet.plugins.cgroups.v2 import CONTROLLERS
+    from limpet.plugins.cgroups.controllers import every
 
-    assert CONTROLLERS[-1] is unified
+    assert every()[-1] is unified
 
 
 def test_memory_extras_v1() -> None:
@@ -175,10 +178,10 @@ class FakeV1:
     name = "v1"
 
     def settings(self, resources: Any, update: bool = False) -> list[Setting]:
-        from limpet.plugins.cgroups.v1 import CONTROLLERS
+        from limpet.plugins.cgroups.controllers import needed
 
         out: list[Setting] = []
-        for module in CONTROLLERS:
+        for module in needed(resources):
             if module.__name__.endswith(".devices") and resources.devices is None:
                 continue
             out += module.v1(resources)
@@ -477,3 +480,51 @@ def test_choosing_the_systemd_backend_is_a_config_error_with_the_reason(
     runtime_config, doc, where = config.load(str(path))
     with pytest.raises(ConfigError, match="unknown backend 'v3'; available: v1, v2$"):
         plugins.load(runtime_config, doc, where)
+
+
+# --- controller modules are imported only for the sections present -----------------------
+
+EVERY_SECTION: dict[str, Any] = {
+    "devices": [{"allow": False, "access": "rwm"}], "memory": {"limit": 1 << 30},
+    "cpu": {"shares": 512, "cpus": "0", "mems": "0"}, "pids": {"limit": 10},
+    "blockIO": {"weight": 100}, "hugepageLimits": [{"pageSize": "2MB", "limit": 0}],
+    "network": {"classID": 1}, "rdma": {"mlx4_0": {"hcaHandles": 1}},
+    "unified": {"memory.high": "1G"},
+}
+
+
+@pytest.mark.parametrize("entry", [e for e in controllers.ORDER if e[2] != "devices"],
+                         ids=lambda e: e[2])
+def test_a_controller_module_reads_only_its_own_section(entry: tuple[str, str, str]) -> None:
+    """What lets controllers.needed skip (and not import) a module whose section is absent:
+    with every other section set, the module has nothing to write or refuse."""
+    attr, key, name = entry
+    others = resources_of({k: v for k, v in EVERY_SECTION.items() if k != key})
+    module = controllers.controller(name)
+    assert getattr(others, attr) is None
+    module.validate(others)
+    assert module.v1(others) == [] and module.v2(others) == []
+
+
+def test_needed_names_the_present_sections_in_writing_order() -> None:
+    names = [m.__name__.rpartition(".")[2] for m in controllers.needed(
+        resources_of({"unified": {"memory.high": "1G"}, "cpu": {"shares": 2}}))]
+    assert names == ["devices", "cpu", "cpuset", "unified"]
+    assert [m.__name__.rpartition(".")[2] for m in controllers.needed(NO_RESOURCES)] == \
+        ["devices"]
+
+
+def test_supported_fields_come_from_the_modules() -> None:
+    assert controllers.supported("cpu") == cpu.SUPPORTED + cpuset.SUPPORTED
+    assert controllers.supported("unified") is None
+    assert controllers.supported("intelRdt") == ()
+
+
+def test_loading_the_plugin_imports_no_limit_controller() -> None:
+    code = ("import sys, limpet.plugins.cgroups.plugin; print(sorted(m for m in sys.modules "
+            "if m.startswith('limpet.plugins.cgroups.')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60).stdout
+    loaded = {m.rpartition(".")[2] for m in json.loads(out.replace("'", '"'))}
+    assert not loaded & {"memory", "cpu", "cpuset", "pids", "blkio", "hugetlb", "network",
+                         "rdma", "unified"}
