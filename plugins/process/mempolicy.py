@@ -18,15 +18,13 @@ from limpet.core.errors import ExecutionError, SpecError
 from limpet.core.syscalls import const
 
 from .affinity import MAX_NODES, parse_list
+from .names import MEMORY_POLICY_MODES as MODES
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
 WHERE = "linux.memoryPolicy"
-#: linux/mempolicy.h (an enum there; Debian 12's headers lack MPOL_WEIGHTED_INTERLEAVE)
-MODES = {"MPOL_DEFAULT": 0, "MPOL_PREFERRED": 1, "MPOL_BIND": 2, "MPOL_INTERLEAVE": 3,
-         "MPOL_LOCAL": 4, "MPOL_PREFERRED_MANY": 5, "MPOL_WEIGHTED_INTERLEAVE": 6}
 NO_NODES = ("MPOL_DEFAULT", "MPOL_LOCAL")
 NEED_NODES = ("MPOL_BIND", "MPOL_INTERLEAVE", "MPOL_WEIGHTED_INTERLEAVE",
               "MPOL_PREFERRED_MANY")

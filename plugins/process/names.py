@@ -1,6 +1,7 @@
-"""The capability and rlimit names of config.md#linux-process, apart from the operations
-that apply them (:mod:`.ops`, with resource and termios): the plugin validates with these
-in the runtime process, which never runs the operations itself."""
+"""The capability, rlimit and memory policy mode names of config.md#linux-process and
+config-linux.md#memory-policy, apart from the operations that apply them (:mod:`.ops`,
+with resource and termios): the plugin validates with these in the runtime process, which
+never runs the operations itself."""
 
 from __future__ import annotations
 
@@ -33,3 +34,9 @@ def last_cap() -> int:
             return int(f.read())
     except OSError:
         return len(CAPABILITIES) - 1
+
+
+#: linux/mempolicy.h (an enum there; Debian 12's headers lack MPOL_WEIGHTED_INTERLEAVE)
+MEMORY_POLICY_MODES = {"MPOL_DEFAULT": 0, "MPOL_PREFERRED": 1, "MPOL_BIND": 2,
+                       "MPOL_INTERLEAVE": 3, "MPOL_LOCAL": 4, "MPOL_PREFERRED_MANY": 5,
+                       "MPOL_WEIGHTED_INTERLEAVE": 6}

@@ -17,21 +17,46 @@ then user and groups, capabilities, no_new_privs, personality; then the exec of 
 from __future__ import annotations
 
 import os
+import sys
 
 from limpet.core.errors import SpecError
 from limpet.core.log import log
 from limpet.core.pluginapi import PluginInfo, hookimpl
 
-from . import affinity, lsm, mempolicy, oom, personality, scheduler, sysctl
-from .names import CAP_NUMBER, CAPABILITIES, RLIMITS, last_cap
+from .names import CAP_NUMBER, CAPABILITIES, MEMORY_POLICY_MODES, RLIMITS, last_cap
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from types import ModuleType
     from typing import Any
 
 PKG = "limpet.plugins.process"
 OPS = f"{PKG}.ops"
 CAP_SETS = ("bounding", "effective", "inheritable", "permitted", "ambient")
+#: The plugin's parts and the fields each reads, as (section, attribute): a part is
+#: imported only when one of its fields is set (with none set it checks and plans nothing;
+#: a unit test holds each part to that).
+PARTS: dict[str, tuple[tuple[str, str], ...]] = {
+    "oom": (("process", "oom_score_adj"),),
+    "scheduler": (("process", "scheduler"), ("process", "io_priority")),
+    "affinity": (("process", "exec_cpu_affinity"),),
+    "lsm": (("process", "apparmor_profile"), ("process", "selinux_label"),
+            ("linux", "mount_label")),
+    "sysctl": (("linux", "sysctl"),),
+    "personality": (("linux", "personality"),),
+    "mempolicy": (("linux", "memory_policy"),),
+}
+
+
+def part(spec: Any, name: str) -> ModuleType | None:
+    """The part ``name`` (``"sysctl"``), imported now, if ``spec`` sets one of its fields."""
+    for section, attr in PARTS[name]:
+        holder = getattr(spec, section)
+        if holder is not None and getattr(holder, attr) is not None:
+            full = f"{PKG}.{name}"
+            __import__(full)
+            return sys.modules[full]
+    return None
 
 
 @hookimpl
@@ -49,7 +74,7 @@ def limpet_declare() -> PluginInfo:
             "capabilities": list(CAPABILITIES),
             "apparmor": {"enabled": True},
             "selinux": {"enabled": True},
-            "memoryPolicy": {"modes": list(mempolicy.MODES),
+            "memoryPolicy": {"modes": list(MEMORY_POLICY_MODES),
                              "flags": ["MPOL_F_NUMA_BALANCING", "MPOL_F_RELATIVE_NODES",
                                        "MPOL_F_STATIC_NODES"]},
         }},
@@ -85,9 +110,10 @@ def limpet_op_handlers() -> dict[str, str]:
 @hookimpl
 def limpet_validate(spec: Any, ctx: Any) -> None:
     validate_process(spec, ctx)
-    sysctl.validate(spec)
-    personality.validate(spec)
-    mempolicy.validate(spec)
+    for name in ("sysctl", "personality", "mempolicy"):
+        module = part(spec, name)
+        if module is not None:
+            module.validate(spec)
 
 
 def validate_process(spec: Any, ctx: Any) -> None:
@@ -127,21 +153,31 @@ def validate_process(spec: Any, ctx: Any) -> None:
         seen[rl.type] = i
         if rl.soft > rl.hard:
             raise SpecError(where, f"{rl.type} soft limit {rl.soft} exceeds hard limit {rl.hard}")
-    oom.validate(spec)
-    scheduler.validate_scheduler(spec)
-    scheduler.validate_io_priority(spec)
-    affinity.validate(spec)
-    lsm.validate(spec)
+    for name in ("oom", "scheduler", "affinity", "lsm"):
+        module = part(spec, name)
+        if module is None:
+            continue
+        if name == "scheduler":
+            module.validate_scheduler(spec)
+            module.validate_io_priority(spec)
+        else:
+            module.validate(spec)
 
 
 @hookimpl
 def limpet_plan(spec: Any, plan: Any, ctx: Any) -> None:
     plan.process.update(args=list(spec.process.args), env=list(spec.process.env or []),
                         cwd=spec.process.cwd)
-    oom.plan(spec, plan)
-    sysctl.plan(spec, plan)
+    _plan_part(spec, plan, "oom")
+    _plan_part(spec, plan, "sysctl")
     _plan_process(spec, plan, exec_mode=False)
-    personality.plan(spec, plan)
+    _plan_part(spec, plan, "personality")
+
+
+def _plan_part(spec: Any, plan: Any, name: str, function: str = "plan") -> None:
+    module = part(spec, name)
+    if module is not None:
+        getattr(module, function)(spec, plan)
 
 
 @hookimpl
@@ -151,8 +187,8 @@ def limpet_plan_exec(spec: Any, plan: Any, ctx: Any) -> None:
     validate_process(spec, ctx)
     plan.process.update(args=list(spec.process.args), env=list(spec.process.env or []),
                         cwd=spec.process.cwd)
-    oom.plan(spec, plan)
-    affinity.plan_exec(spec, plan)
+    _plan_part(spec, plan, "oom")
+    _plan_part(spec, plan, "affinity", "plan_exec")
     _plan_process(spec, plan, exec_mode=True)
 
 
@@ -166,8 +202,8 @@ def _plan_process(spec: Any, plan: Any, exec_mode: bool) -> None:
             {"type": r.type, "soft": r.soft, "hard": r.hard, "where": f"process.rlimits[{i}]"}
             for i, r in enumerate(process.rlimits)])
     if not exec_mode:
-        mempolicy.plan(spec, plan)
-        affinity.plan(spec, plan)
+        _plan_part(spec, plan, "mempolicy")
+        _plan_part(spec, plan, "affinity")
     if process.terminal:
         size = process.console_size
         plan.add("process", "setup-terminal", "process.terminal",
@@ -179,8 +215,8 @@ def _plan_process(spec: Any, plan: Any, exec_mode: bool) -> None:
         plan.add("process", "prepare-cwd", "process.cwd", cwd=process.cwd)
     plan.add("process", "set-home", "process.env", uid=uid)
     # Before the capabilities are applied: these may need CAP_SYS_NICE, CAP_SYS_ADMIN.
-    scheduler.plan(spec, plan)
-    lsm.plan(spec, plan)
+    _plan_part(spec, plan, "scheduler")
+    _plan_part(spec, plan, "lsm")
     caps = process.capabilities
     plan.add("credentials", "set-credentials", "process.user", uid=uid, gid=gid,
              additionalGids=list(user.additional_gids or []) if user else [],

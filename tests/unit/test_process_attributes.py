@@ -364,3 +364,53 @@ def test_rlimit_linux_does_not_define_is_refused(unit_bundle: Any, name: str) ->
     err = spec_error(unit_bundle)
     assert err.where == "process.rlimits[0].type"
     assert f"unknown rlimit {name!r}" in err.message
+
+
+# --- the plugin's parts are imported only for the fields they read ---------------------
+
+def _without(config: dict[str, Any], name: str) -> dict[str, Any]:
+    from limpet.plugins.process.plugin import PARTS
+
+    aliases = {"oom_score_adj": "oomScoreAdj", "io_priority": "ioPriority",
+               "exec_cpu_affinity": "execCPUAffinity", "apparmor_profile": "apparmorProfile",
+               "selinux_label": "selinuxLabel", "mount_label": "mountLabel",
+               "memory_policy": "memoryPolicy"}
+    for section, attr in PARTS[name]:
+        config.get(section, {}).pop(aliases.get(attr, attr), None)
+    return config
+
+
+EVERY_PART = {
+    "process": {"args": ["/bin/true"], "cwd": "/", "oomScoreAdj": 100,
+                "scheduler": {"policy": "SCHED_OTHER"},
+                "ioPriority": {"class": "IOPRIO_CLASS_BE", "priority": 4},
+                "execCPUAffinity": {"initial": "0", "final": "0"}},
+    "linux": {"sysctl": {"kernel.domainname": "x"}, "personality": {"domain": "LINUX"},
+              "memoryPolicy": {"mode": "MPOL_DEFAULT"}},
+}
+
+
+@pytest.mark.parametrize("name", ["oom", "scheduler", "affinity", "lsm", "sysctl",
+                                  "personality", "mempolicy"])
+def test_a_part_whose_fields_are_absent_is_not_needed(name: str) -> None:
+    """What lets the plugin skip (and not import) a part: with its fields absent and every
+    other part's set, the part checks and plans nothing."""
+    import copy
+    import importlib
+
+    from limpet.core.plan import Plan
+    from limpet.core.spec import load_config
+    from limpet.plugins.process.plugin import part
+
+    spec = load_config({"ociVersion": "1.3.0",
+                        **_without(copy.deepcopy(EVERY_PART), name)})
+    assert part(spec, name) is None
+    module: Any = importlib.import_module(f"limpet.plugins.process.{name}")
+    plan = Plan()
+    for function in ("validate", "validate_scheduler", "validate_io_priority"):
+        if hasattr(module, function):
+            getattr(module, function)(spec)
+    for function in ("plan", "plan_exec"):
+        if hasattr(module, function):
+            getattr(module, function)(spec, plan)
+    assert plan.kinds() == set()
