@@ -2,8 +2,10 @@
 
 libseccomp takes about 20 ms to build podman's profile for x86_64, x86 and x32; reading
 the result back takes a fraction of a millisecond. An entry is named by the SHA-256 of what
-decides the program (the profile's filter fields, the machine, libseccomp's version and
-this cache's format), so it can never be stale. ``limpet_plan`` only reads (it must stay
+decides the program (the profile's filter fields, the machine and this cache's format) and
+records the libseccomp file that compiled it (path, device, inode, size, mtime): an entry
+whose library file changed is a miss, so it can never be stale, and a hit needs no
+libseccomp at all (loading it costs ~1 ms). ``limpet_plan`` only reads (it must stay
 pure); on a miss it plans a ``seccomp-cache`` op in ``prepare`` that writes the entry (see
 ops.py). An entry is a file ``ROOT/@seccomp-DIGEST.json`` beside the containers' directories
 (``@`` is not allowed in a container id; files, so that every directory of the root is a
@@ -34,7 +36,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-FORMAT = 1
+FORMAT = 2
 PREFIX = "@seccomp-"
 #: The fields of linux.seccomp that decide the BPF program (flags and the listener only
 #: decide how it is loaded).
@@ -46,8 +48,7 @@ def entry_path(state_dir: str, seccomp: Any) -> str:
 
     whole = dump(seccomp)
     profile = {key: whole[key] for key in FILTER_FIELDS if key in whole}
-    identity = {"format": FORMAT, "libseccomp": libseccomp.version(),
-                "machine": os.uname().machine, "profile": profile}
+    identity = {"format": FORMAT, "machine": os.uname().machine, "profile": profile}
     digest = sha256(jsonlite.dumps(identity, sort_keys=True).encode()).hexdigest()
     return os.path.join(os.path.dirname(state_dir), f"{PREFIX}{digest}.json")
 
@@ -61,7 +62,8 @@ def _trusted(st: os.stat_result) -> bool:
 
 
 def read(path: str) -> Compiled | None:
-    """The cached program, or None (missing, untrusted or malformed)."""
+    """The cached program, or None (missing, untrusted, malformed, or compiled by a
+    libseccomp file that has changed since)."""
     try:
         directory = os.lstat(os.path.dirname(path))
         if not stat.S_ISDIR(directory.st_mode) or not _trusted(directory):
@@ -74,6 +76,9 @@ def read(path: str) -> Compiled | None:
             if not _trusted(os.fstat(f.fileno())):
                 return None
             data = jsonlite.loads(f.read())
+        library, *identity = data["library"]
+        if libseccomp.file_identity(library) != identity:
+            return None
         bpf = a2b_base64(data["bpf"], strict_mode=True)   # = b64decode(validate=True)
         if not bpf or len(bpf) % 8:
             return None
@@ -85,4 +90,5 @@ def read(path: str) -> Compiled | None:
 def entry(compiled: Compiled) -> dict[str, Any]:
     """What the ``seccomp-cache`` op writes (its args, besides ``path``)."""
     return {"rules": compiled.rules, "skipped": compiled.skipped,
-            "bpf": b2a_base64(compiled.bpf, newline=False).decode()}
+            "bpf": b2a_base64(compiled.bpf, newline=False).decode(),
+            "library": libseccomp.library_file()}

@@ -89,6 +89,24 @@ def binding() -> _Binding:
     return _binding
 
 
+def library_file() -> list[Any]:
+    """The file the library was loaded from, as ``[path, device, inode, size, mtime_ns]``
+    (it is loaded now): what a cached program records of the libseccomp that compiled it."""
+    binding()
+    with open("/proc/self/maps") as f:
+        for line in f:
+            path = line.rstrip("\n").split(None, 5)[-1]
+            if os.path.basename(path).startswith("libseccomp.so"):
+                return [path, *file_identity(path)]
+    raise LibseccompError(0, f"{LIBRARY} is loaded but not found in /proc/self/maps")
+
+
+def file_identity(path: str) -> list[int]:
+    """``[device, inode, size, mtime_ns]`` of ``path`` (an upgrade replaces the file)."""
+    st = os.stat(path)
+    return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
+
+
 def version() -> tuple[int, int, int]:
     v = binding().lib.seccomp_version()
     return (v.major, v.minor, v.micro)

@@ -106,7 +106,8 @@ def store_cache(pctx: Any, args: dict[str, Any]) -> None:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
                      0o600)
         with os.fdopen(fd, "w") as f:
-            f.write(jsonlite.dumps({k: args[k] for k in ("bpf", "rules", "skipped")}))
+            f.write(jsonlite.dumps({k: args[k] for k in ("bpf", "rules", "skipped",
+                                                         "library")}))
         os.rename(tmp, path)
         entries = sorted((e for e in os.scandir(directory) if is_entry(e.name)),
                          key=lambda e: e.stat().st_mtime)

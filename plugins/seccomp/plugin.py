@@ -16,7 +16,7 @@ from limpet.core.log import log
 from limpet.core.pluginapi import PluginInfo, hookimpl
 from limpet.core.state import OCI_VERSION
 
-from . import cache, compiler, libseccomp
+# cache, compiler and libseccomp are imported by the hooks, for a config with linux.seccomp
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -53,6 +53,8 @@ def limpet_validate(spec: Any, ctx: Any) -> None:
     seccomp = spec.linux.seccomp if spec.linux else None
     if seccomp is None:
         return
+    from . import compiler
+
     _check_errno(f"{WHERE}.defaultErrnoRet", seccomp.default_action, seccomp.default_errno_ret)
     if seccomp.default_action == "SCMP_ACT_NOTIFY":
         raise SpecError(f"{WHERE}.defaultAction", "SCMP_ACT_NOTIFY cannot be the default "
@@ -80,15 +82,15 @@ def limpet_validate(spec: Any, ctx: Any) -> None:
         if not os.path.isabs(seccomp.listener_path):
             raise SpecError(f"{WHERE}.listenerPath",
                             f"{seccomp.listener_path!r} must be an absolute path")
-    try:
-        libseccomp.binding()
-    except libseccomp.LibseccompError as exc:
-        raise SpecError(WHERE, exc.strerror or str(exc)) from None
+    # libseccomp itself is loaded only to compile (a cache miss: compiler.compile_profile
+    # names linux.seccomp if it cannot be loaded), never for a cached program
 
 
 def _check_errno(where: str, action: str, errno_ret: int | None) -> None:
     if errno_ret is None:
         return
+    from . import compiler, libseccomp
+
     if action not in libseccomp.WITH_ERRNO:
         raise SpecError(where, f"{action} takes no errno (only SCMP_ACT_ERRNO and "
                         "SCMP_ACT_TRACE do)")
@@ -108,11 +110,16 @@ def limpet_plan(spec: Any, plan: Any, ctx: Any) -> None:
     seccomp = spec.linux.seccomp if spec.linux else None
     if seccomp is None:
         return
+    from . import cache, compiler
+
     path = cache.entry_path(ctx.state_dir, seccomp)
     compiled = cache.read(path)
     if compiled is None:
         compiled = compiler.compile_profile(seccomp, WHERE)
-        plan.add("prepare", "seccomp-cache", WHERE, path=path, **cache.entry(compiled))
+        try:
+            plan.add("prepare", "seccomp-cache", WHERE, path=path, **cache.entry(compiled))
+        except OSError as exc:   # only costs the next create a compile
+            log.debug(f"{WHERE}: the compiled filter will not be cached: {exc}")
     for name in compiled.skipped:
         log.debug(f"{WHERE}: syscall {name!r} is unknown to libseccomp: skipped")
     notify = compiler.uses_notify(seccomp)

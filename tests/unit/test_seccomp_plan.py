@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import os
 import stat
 from pathlib import Path
 from typing import Any
@@ -233,4 +234,28 @@ def test_an_untrusted_or_broken_cache_entry_is_ignored(unit_bundle: Any, spoil: 
         path.chmod(0o666)
     else:
         path.write_text('{"bpf": "AAAA", "rules": 1, "skipped": []}')
+    assert len(cache_ops(unit_bundle.plan())) == 1
+
+
+def test_a_cache_hit_needs_no_libseccomp(unit_bundle: Any,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    seccomp(unit_bundle, syscalls=[{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}])
+    store(cache_ops(unit_bundle.plan())[0].args)
+
+    def missing() -> Any:
+        raise AssertionError("libseccomp loaded on a cache hit")
+
+    monkeypatch.setattr(libseccomp, "binding", missing)
+    assert cache_ops(unit_bundle.plan()) == []
+    assert load_op(unit_bundle).args["bpf"]
+
+
+def test_an_entry_of_another_libseccomp_file_is_a_miss(unit_bundle: Any) -> None:
+    """An upgrade replaces the library file: the entry records which one compiled it."""
+    seccomp(unit_bundle, syscalls=[{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}])
+    args = cache_ops(unit_bundle.plan())[0].args
+    library = args["library"]
+    assert os.path.basename(library[0]).startswith("libseccomp.so")
+    assert library[1:] == libseccomp.file_identity(library[0])
+    store({**args, "library": [library[0], *library[1:4], library[4] + 1]})   # other mtime
     assert len(cache_ops(unit_bundle.plan())) == 1
