@@ -58,9 +58,12 @@ class CachedLoader(SourceFileLoader):
         super().__init__(fullname, path)
         self._where = (fd, offset, length)
 
-    def get_code(self, fullname: str) -> CodeType:
+    def get_code(self, fullname: str) -> CodeType | None:
         fd, offset, length = self._where
-        code: CodeType = marshal.loads(os.pread(fd, length, offset))
+        try:
+            code: CodeType = marshal.loads(os.pread(fd, length, offset))
+        except OSError:   # the cache was closed (:func:`close`): from the source, then
+            return super().get_code(fullname)
         return code
 
 
@@ -117,6 +120,17 @@ def install(pkg_dir: str | None = None) -> bool:
         return False
     sys.meta_path.insert(0, CodeCacheFinder(fd, os.path.dirname(pkg_dir), index, 16 + length))
     return True
+
+
+def close() -> None:
+    """Stop serving from the cache and close its fd (the init does, before any container
+    phase: no host file stays open in the container, even one close-on-exec)."""
+    for finder in [f for f in sys.meta_path if isinstance(f, CodeCacheFinder)]:
+        sys.meta_path.remove(finder)
+        try:
+            os.close(finder.fd)
+        except OSError:
+            pass
 
 
 def build(pkg_dir: str | None = None, out: str | None = None) -> int:

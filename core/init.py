@@ -259,6 +259,9 @@ def main(sock: socket) -> NoReturn:
                                        os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         started = time.perf_counter()
         handlers = load_handlers(message["plan"])
+        cache = sys.modules.get("limpet.core.codecache")   # when the launcher installed it
+        if cache is not None:
+            cache.close()
         if TRACE:
             print(f"limpet-trace: import op handlers [init] "
                   f"{(time.perf_counter() - started) * 1000:.2f} ms", file=sys.stderr)

@@ -84,3 +84,23 @@ def test_the_install_built_the_cache_the_launcher_uses() -> None:
     out = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True,
                          check=True, timeout=60).stdout
     assert out.split() == ["CachedLoader", "CachedLoader"]
+
+
+def test_after_close_modules_come_from_the_source(demo: Path) -> None:
+    """The init closes the cache before its container phases: a later import, even of a
+    module the closed cache had found, still works."""
+    codecache.build(str(demo))
+    (demo / "late.py").write_text("VALUE = 3\n")
+    codecache.build(str(demo))
+    code = (f"import sys; sys.path.insert(0, {str(demo.parent)!r}); "
+            "from limpet.core import codecache; "
+            f"codecache.install({str(demo)!r}); "
+            "spec = [f for f in sys.meta_path if isinstance(f, codecache.CodeCacheFinder)]"
+            "[0].find_spec('demo.late', None); "
+            "codecache.close(); "
+            "print(any(isinstance(f, codecache.CodeCacheFinder) for f in sys.meta_path)); "
+            "import demo.mod; print(type(demo.mod.__loader__).__name__); "
+            "ns = {}; exec(spec.loader.get_code('demo.late'), ns); print(ns['VALUE'])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60).stdout.split()
+    assert out == ["False", "SourceFileLoader", "3"]
