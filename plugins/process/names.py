@@ -27,13 +27,19 @@ RLIMITS = (
 RLIM_INFINITY_SPEC = 2**64 - 1
 
 
+_last_cap: list[int] = []
+
+
 def last_cap() -> int:
-    """The highest capability number this kernel knows."""
-    try:
-        with open("/proc/sys/kernel/cap_last_cap") as f:
-            return int(f.read())
-    except OSError:
-        return len(CAPABILITIES) - 1
+    """The highest capability number this kernel knows (read once per process: the
+    credentials op asks for each capability it sets)."""
+    if not _last_cap:
+        try:
+            with open("/proc/sys/kernel/cap_last_cap", "rb") as f:
+                _last_cap.append(int(f.read()))
+        except OSError:
+            _last_cap.append(len(CAPABILITIES) - 1)
+    return _last_cap[0]
 
 
 #: linux/mempolicy.h (an enum there; Debian 12's headers lack MPOL_WEIGHTED_INTERLEAVE)
