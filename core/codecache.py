@@ -171,5 +171,8 @@ def build(pkg_dir: str | None = None, out: str | None = None) -> int:
 
 
 if __name__ == "__main__":
-    count = build()
-    print(f"codecache: {count} modules in {cache_path()}")
+    if os.path.basename(package_dir()) != PACKAGE:   # an editable install maps the sources
+        print(f"codecache: {package_dir()} is not an installed limpet package: nothing built")
+    else:
+        count = build()
+        print(f"codecache: {count} modules in {cache_path()}")
