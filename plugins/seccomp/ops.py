@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 
 WHERE = "linux.seccomp"
 CACHE_ENTRIES = 64
+#: Where limpet kept the cache before it was files in the state root (a directory there
+#: looked like a container): removed when the cache is next written.
+LEGACY_CACHE_DIR = "@seccomp-cache"
 
 
 def load_filter(ctx: Any, args: dict[str, Any]) -> None:
@@ -119,3 +122,21 @@ def store_cache(pctx: Any, args: dict[str, Any]) -> None:
             os.unlink(tmp)
         except OSError:
             pass
+    _remove_legacy_cache(directory)
+
+
+def _remove_legacy_cache(directory: str) -> None:
+    """Remove the old cache directory (flat files, never followed through a symlink)."""
+    legacy = os.path.join(directory, LEGACY_CACHE_DIR)
+    try:
+        fd = os.open(legacy, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return   # none (or not a directory we would remove)
+    try:
+        for name in os.listdir(fd):
+            os.unlink(name, dir_fd=fd)
+        os.rmdir(legacy)
+    except OSError as exc:
+        log.debug(f"{WHERE}: the old cache directory {legacy} was not removed: {exc}")
+    finally:
+        os.close(fd)

@@ -259,3 +259,16 @@ def test_an_entry_of_another_libseccomp_file_is_a_miss(unit_bundle: Any) -> None
     assert library[1:] == libseccomp.file_identity(library[0])
     store({**args, "library": [library[0], *library[1:4], library[4] + 1]})   # other mtime
     assert len(cache_ops(unit_bundle.plan())) == 1
+
+
+def test_writing_the_cache_removes_the_old_cache_directory(unit_bundle: Any) -> None:
+    """Before 1e37783 the cache was a directory in the state root, which looked like a
+    container to anything counting the root's directories."""
+    seccomp(unit_bundle, syscalls=[{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}])
+    args = cache_ops(unit_bundle.plan())[0].args
+    legacy = Path(args["path"]).parent / ops.LEGACY_CACHE_DIR
+    legacy.mkdir(parents=True)
+    (legacy / "0123.json").write_text("{}")
+    store(args)
+    assert not legacy.exists()
+    assert Path(args["path"]).exists()
