@@ -34,8 +34,9 @@ def own_procs_file(cgroup: str = "/proc/self/cgroup",
     """The ``cgroup.procs`` of this process's own cgroup in the first mounted hierarchy
     found (cgroup2, or a v1 hierarchy by its controllers or name), or None."""
     try:
-        with open(cgroup) as f:
-            own = [line.rstrip("\n").split(":", 2)[1:] for line in f]
+        with open(cgroup) as f:   # "ID:CONTROLLERS:PATH" lines
+            own = [parts[1:] for parts in (line.rstrip("\n").split(":", 2) for line in f)
+                   if len(parts) == 3]
         with open(mountinfo) as f:
             mounts = f.read().splitlines()
     except (OSError, ValueError):
@@ -58,9 +59,7 @@ def own_procs_file(cgroup: str = "/proc/self/cgroup",
         root, mount_point = fields[3], fields[4]
         if path is None or not (path == root or path.startswith(root.rstrip("/") + "/")):
             continue
-        rel = path[len(root):].strip("/")
-        return os.path.join(mount_point, rel, "cgroup.procs") if rel else \
-            os.path.join(mount_point, "cgroup.procs")
+        return os.path.join(mount_point, path[len(root):].strip("/"), "cgroup.procs")
     return None
 
 

@@ -81,3 +81,8 @@ def test_the_warm_up_ends_after_its_limit_without_a_plan() -> None:
     ours, theirs = socket.socketpair()
     with ours, theirs:
         assert cgroupwarm.keep_warm(theirs.fileno(), interval=0.001, limit=0.02) >= 1
+
+
+def test_a_malformed_cgroup_line_is_skipped(tmp_path: Path) -> None:
+    assert procs_file(tmp_path, "garbage\n" + HYBRID_CGROUP, HYBRID_MOUNTINFO) == \
+        "/sys/fs/cgroup/unified/user.slice/session-1.scope/cgroup.procs"
