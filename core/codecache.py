@@ -54,16 +54,16 @@ class CachedLoader(SourceFileLoader):
     """A source file loader whose code comes from the cache (everything else: importlib's
     own, so ``__file__``, resources and tracebacks are those of the source file)."""
 
-    def __init__(self, fullname: str, path: str, fd: int, offset: int, length: int) -> None:
+    def __init__(self, fullname: str, path: str, finder: CodeCacheFinder, offset: int,
+                 length: int) -> None:
         super().__init__(fullname, path)
-        self._where = (fd, offset, length)
+        self._where = (finder, offset, length)
 
     def get_code(self, fullname: str) -> CodeType | None:
-        fd, offset, length = self._where
-        try:
-            code: CodeType = marshal.loads(os.pread(fd, length, offset))
-        except OSError:   # the cache was closed (:func:`close`): from the source, then
+        finder, offset, length = self._where
+        if finder.fd < 0:   # the cache was closed (:func:`close`): from the source, then
             return super().get_code(fullname)
+        code: CodeType = marshal.loads(os.pread(finder.fd, length, offset))
         return code
 
 
@@ -93,7 +93,7 @@ class CodeCacheFinder:
             return None
         if st.st_mtime_ns != mtime_ns or st.st_size != size:
             return None
-        loader = CachedLoader(name, source, self.fd, self.data_start + offset, length)
+        loader = CachedLoader(name, source, self, self.data_start + offset, length)
         return spec_from_file_location(name, source, loader=loader,
                                        submodule_search_locations=[directory] if is_package
                                        else None)
@@ -127,8 +127,9 @@ def close() -> None:
     phase: no host file stays open in the container, even one close-on-exec)."""
     for finder in [f for f in sys.meta_path if isinstance(f, CodeCacheFinder)]:
         sys.meta_path.remove(finder)
+        fd, finder.fd = finder.fd, -1
         try:
-            os.close(finder.fd)
+            os.close(fd)
         except OSError:
             pass
 
