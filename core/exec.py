@@ -12,7 +12,6 @@ the process is left to the caller's subreaper and its pid written to ``--pid-fil
 
 from __future__ import annotations
 
-import copy
 import os
 
 from . import jsonlite
@@ -82,7 +81,7 @@ def build_process(req: ExecRequest, container_process: dict[str, Any]) -> dict[s
         return process
     if not req.args:
         raise UsageError("ARGS", "exec needs a command to run (or --process FILE)")
-    process = copy.deepcopy(container_process)
+    process = jsonlite.loads(jsonlite.dumps(container_process))   # a deep copy, without copy
     process["args"] = list(req.args)
     process["terminal"] = req.tty
     process.pop("consoleSize", None)

@@ -133,6 +133,51 @@ def test_run_reports_death_by_signal_as_128_plus_signal(limpet: Runtime,
     assert limpet.containers() == []
 
 
+def _wait_running(limpet: Runtime, cid: str) -> None:
+    deadline = time.monotonic() + 10
+    while limpet("state", cid).returncode != 0 or limpet.state(cid)["status"] != "running":
+        assert time.monotonic() < deadline, "container never reached running"
+        time.sleep(0.05)
+
+
+TRAP_TERM = "trap 'echo got-term; exit 7' TERM; echo ready; while :; do sleep 0.05; done"
+
+
+def test_foreground_run_forwards_a_signal_to_the_container(limpet: Runtime,
+                                                           bundle: Bundle) -> None:
+    """As runc run: SIGTERM to the runtime reaches the container's process (whose trap
+    exits 7), and run returns that status."""
+    bundle.set_args("/bin/sh", "-c", TRAP_TERM).write()
+    run = subprocess.Popen([LIMPET, "--root", limpet.root, "run", "--bundle",
+                            str(bundle.path), "fwd"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert run.stdout is not None and run.stdout.readline() == "ready\n"
+        run.send_signal(15)
+        assert run.wait(timeout=10) == 7
+        assert "got-term" in run.stdout.read()
+    finally:
+        run.kill()
+        run.wait()
+    assert limpet.containers() == []
+
+
+def test_foreground_exec_forwards_a_signal_to_the_process(limpet: Runtime,
+                                                          bundle: Bundle) -> None:
+    bundle.set_args("/bin/sleep", "60").write()
+    limpet("run", "-d", "--bundle", str(bundle.path), "fwdexec", check=True)
+    _wait_running(limpet, "fwdexec")
+    exec_ = subprocess.Popen([LIMPET, "--root", limpet.root, "exec", "fwdexec", "/bin/sh",
+                              "-c", TRAP_TERM], stdout=subprocess.PIPE, text=True)
+    try:
+        assert exec_.stdout is not None and exec_.stdout.readline() == "ready\n"
+        exec_.send_signal(15)
+        assert exec_.wait(timeout=10) == 7
+    finally:
+        exec_.kill()
+        exec_.wait()
+    assert limpet.state("fwdexec")["status"] == "running"   # only the exec'd process
+
+
 def test_list_shows_containers_as_table_json_and_ids(limpet: Runtime, bundle: Bundle) -> None:
     bundle.set_args("/bin/sleep", "60").write()
     limpet("create", "--bundle", str(bundle.path), "listed", check=True)
