@@ -34,14 +34,30 @@ def socketpair() -> tuple[socket, socket]:
     return _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
 
 
+def send_fds(sock: socket, data: bytes, fds: list[int]) -> int:
+    """``socket.send_fds``: ``data`` with ``fds`` as SCM_RIGHTS."""
+    rights = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, struct.pack(f"{len(fds)}i", *fds))]
+    sent: int = sock.sendmsg([data], rights)
+    return sent
+
+
+def connect_unix(path: str) -> socket:
+    """A close-on-exec AF_UNIX stream socket connected to ``path``."""
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
+    try:
+        sock.connect(path)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 def send(sock: socket, message: dict[str, Any], fds: list[int] | None = None) -> None:
     """Send one message; ``fds`` travel with it as SCM_RIGHTS (e.g. a pty master)."""
     data = jsonlite.dumps(message, compact=True).encode()
     frame = _LEN.pack(len(data)) + data
     if fds:
-        rights = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, struct.pack(f"{len(fds)}i", *fds))]
-        sent = sock.sendmsg([frame[:1]], rights)
-        frame = frame[sent:]
+        frame = frame[send_fds(sock, frame[:1], fds):]
     sock.sendall(frame)
 
 
