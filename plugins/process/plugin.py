@@ -111,9 +111,15 @@ def limpet_op_handlers() -> dict[str, str]:
 def limpet_validate(spec: Any, ctx: Any) -> None:
     validate_process(spec, ctx)
     for name in ("sysctl", "personality", "mempolicy"):
-        module = part(spec, name)
-        if module is not None:
-            module.validate(spec)
+        _check_part(spec, name)
+
+
+def _check_part(spec: Any, name: str, *checks: str) -> None:
+    """Run the checks (default ``validate``) of part ``name`` if ``spec`` sets its fields."""
+    module = part(spec, name)
+    if module is not None:
+        for check in checks or ("validate",):
+            getattr(module, check)(spec)
 
 
 def validate_process(spec: Any, ctx: Any) -> None:
@@ -153,15 +159,10 @@ def validate_process(spec: Any, ctx: Any) -> None:
         seen[rl.type] = i
         if rl.soft > rl.hard:
             raise SpecError(where, f"{rl.type} soft limit {rl.soft} exceeds hard limit {rl.hard}")
-    for name in ("oom", "scheduler", "affinity", "lsm"):
-        module = part(spec, name)
-        if module is None:
-            continue
-        if name == "scheduler":
-            module.validate_scheduler(spec)
-            module.validate_io_priority(spec)
-        else:
-            module.validate(spec)
+    _check_part(spec, "oom")
+    _check_part(spec, "scheduler", "validate_scheduler", "validate_io_priority")
+    _check_part(spec, "affinity")
+    _check_part(spec, "lsm")
 
 
 @hookimpl
