@@ -32,11 +32,15 @@ AGREE = [
     "exec -d --preserve-fds 1 --no-new-privs --ignore-paused c1 true",
     "exec c1",
     "--config /etc/limpet.yaml exec --apparmor p --process-label l c1 true",
+    "--version",
+    "-v",
+    "--root /r --version",
+    "-v state c1",
 ]
 FALL_BACK = [
     "", "--help", "state", "state -h", "state c1 c2", "create --bogus c1", "kill",
     "--log-format xml state c1", "list", "spec", "exec --preserve-fds x c1 true",
-    "--version", "unknown c1", "ps -f yaml c1", "--root", "kill -a", "state -- c1",
+    "unknown c1", "ps -f yaml c1", "--root", "kill -a", "state -- c1",
     "-root /r state c1",
 ]
 
