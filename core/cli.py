@@ -254,7 +254,10 @@ def update_request(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _root(args: argparse.Namespace) -> str:
-    return os.path.abspath(args.root or DEFAULT_ROOT)
+    root = os.path.abspath(args.root or DEFAULT_ROOT)
+    if os.path.lexists(root) and not os.path.isdir(root):
+        raise UsageError("--root", f"{root} exists and is not a directory")
+    return root
 
 
 def _store(args: argparse.Namespace) -> Any:
@@ -276,10 +279,11 @@ def cmd_create(args: argparse.Namespace, detach: bool = True, start: bool = Fals
         raise UsageError("--systemd-cgroup", "the systemd cgroup driver is not available: "
                          "limpet has no systemd backend and this host runs no systemd")
     console_socket = os.path.abspath(args.console_socket) if args.console_socket else None
+    root = _root(args)
     pid, sock = spawn_init(subreaper=not detach)
     from .create import CreateRequest, create  # after the fork: the init never needs it
 
-    req = CreateRequest(args.container_id, os.path.abspath(args.bundle), _root(args),
+    req = CreateRequest(args.container_id, os.path.abspath(args.bundle), root,
                         pid_file=args.pid_file, console_socket=console_socket,
                         no_pivot=args.no_pivot, preserve_fds=args.preserve_fds,
                         listen_fds=listen_fds(),

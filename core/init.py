@@ -34,6 +34,8 @@ from .errors import ExecutionError, LimpetError, ProgramNotFound, os_error
 from .fds import cloexec_above
 from .plan import RESOLVE_BEFORE, WAIT_BEFORE, phases_from_json
 from .syscalls import Syscalls, const
+from .trace import ENABLED as TRACE  # LIMPET_TRACE=1: each phase on the init's side
+from .trace import emit
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -42,10 +44,6 @@ if TYPE_CHECKING:
     from typing import Any, NoReturn
 
     Handler = Callable[["InitContext", dict[str, Any]], None]
-
-
-#: LIMPET_TRACE=1: time each phase (core/trace.py does the runtime's side)
-TRACE = bool(os.environ.get("LIMPET_TRACE"))
 
 
 class InitContext:
@@ -220,8 +218,7 @@ def execute(ctx: InitContext, plan: dict[str, Any], handlers: dict[str, Handler]
         for op in ops:
             run_op(handlers[op["kind"]], ctx, op)
         if started:   # LIMPET_TRACE=1 (the init's stderr is the runtime's, until execve)
-            print(f"limpet-trace: phase {phase} [{side}] "
-                  f"{(time.perf_counter() - started) * 1000:.2f} ms", file=sys.stderr)
+            emit(f"phase {phase} [{side}]", started)
     if not program:
         program = find_program(ctx.process.get("args", []), ctx.process.get("env", []))
         _wait_for_start(ctx)
@@ -248,8 +245,7 @@ def main(sock: socket) -> NoReturn:
         started = time.perf_counter()
         taken = keep_warm(sock.fileno())   # while the runtime plans: see cgroupwarm
         if TRACE:
-            print(f"limpet-trace: cgroup attach lock taken {taken} times [init] "
-                  f"{(time.perf_counter() - started) * 1000:.2f} ms", file=sys.stderr)
+            emit(f"cgroup attach lock taken {taken} times [init]", started)
         message = sync.recv(sock)
         if message is None:
             os._exit(0)   # the runtime gave up before sending a plan
@@ -263,8 +259,7 @@ def main(sock: socket) -> NoReturn:
         if cache is not None:
             cache.close()
         if TRACE:
-            print(f"limpet-trace: import op handlers [init] "
-                  f"{(time.perf_counter() - started) * 1000:.2f} ms", file=sys.stderr)
+            emit("import op handlers [init]", started)
         _await_ack(ctx)   # the runtime ran "prepare" meanwhile (create.run_prepare)
         execute(ctx, message["plan"], handlers)
     except LimpetError as exc:

@@ -75,16 +75,16 @@ class Plugins(Record):
 
 def _trace_hooks(pm: pluggy.PluginManager) -> None:
     """LIMPET_TRACE=1: time every hook call dispatched through pluggy (lifecycle hooks)."""
+    from .trace import emit
+
     starts: dict[str, float] = {}
 
     def before(hook_name: str, hook_impls: Any, kwargs: Any) -> None:
         starts[hook_name] = time.perf_counter()
 
     def after(outcome: Any, hook_name: str, hook_impls: Any, kwargs: Any) -> None:
-        elapsed = time.perf_counter() - starts.pop(hook_name, time.perf_counter())
         names = ",".join(i.plugin_name for i in hook_impls)
-        print(f"limpet-trace: hook {hook_name} [{names}] {elapsed * 1000:.2f} ms",
-              file=sys.stderr)
+        emit(f"hook {hook_name} [{names}]", starts.pop(hook_name, time.perf_counter()))
 
     pm.add_hookcall_monitoring(before, after)
 

@@ -283,8 +283,15 @@ def test_trace_times_each_plugin_hook_and_each_phase(limpet: Runtime, bundle: Bu
     limpet.extra_env["LIMPET_TRACE"] = "1"
     result = limpet("create", "--bundle", str(bundle.path), "traced")
     assert result.returncode == 0, result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.startswith("limpet-trace: ")]
-    labels = {line.split("limpet-trace: ", 1)[1].rsplit(" ", 2)[0] for line in lines}
+    lines = [line for line in result.stderr.splitlines() if line.startswith("limpet-trace: [+")]
+    assert lines and len(lines) == result.stderr.count("limpet-trace: ")
+    # "limpet-trace: [+END] LABEL DURATION ms": END is ms since the command started
+    steps = {}
+    for line in lines:
+        end, rest = line.removeprefix("limpet-trace: [+").split("] ", 1)
+        label, duration, _ = rest.rsplit(" ", 2)
+        steps[label] = (float(end), float(duration))
+    labels = set(steps)
     for plugin in ("namespaces", "mounts", "devices", "process", "seccomp"):
         assert f"hook limpet_validate [{plugin}]" in labels
         assert f"hook limpet_plan [{plugin}]" in labels
@@ -294,5 +301,10 @@ def test_trace_times_each_plugin_hook_and_each_phase(limpet: Runtime, bundle: Bu
     assert all(line.endswith(" ms") for line in lines)
     warm = [label for label in labels if label.startswith("cgroup attach lock taken ")]
     assert warm and warm[0].endswith(" times [init]"), labels   # core/cgroupwarm.py
+    # one timeline for both processes: the init's namespaces phase starts after the
+    # runtime's prepare ended (it waits for the prepare ack)
+    prepare_end = steps["phase prepare [parent]"][0]
+    namespaces_end, namespaces_took = steps["phase namespaces [init]"]
+    assert prepare_end <= namespaces_end - namespaces_took + 0.1
     limpet.extra_env.pop("LIMPET_TRACE")
     assert limpet("delete", "--force", "traced").returncode == 0

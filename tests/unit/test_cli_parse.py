@@ -137,6 +137,15 @@ def test_state_of_a_missing_container_fails_with_its_id(
     assert "container nope does not exist" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("verb", [["state", "c1"], ["list"], ["delete", "c1"]])
+def test_a_root_that_is_a_file_is_an_error_naming_root(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], verb: list[str]) -> None:
+    root = tmp_path / "file"
+    root.write_text("")
+    assert cli.main(["--root", str(root), *verb]) == 2
+    assert f"--root: {root} exists and is not a directory" in capsys.readouterr().err
+
+
 def test_json_log_format_writes_one_json_error_line(tmp_path: Path) -> None:
     log_file = tmp_path / "log.json"
     code = cli.main(["--root", str(tmp_path), "--log", str(log_file), "--log-format=json",
