@@ -414,8 +414,9 @@ def test_limpet_trace_reports_each_hook_call(tmp_path: Path, monkeypatch: pytest
     loaded = load(tmp_path)
     loaded.hook.limpet_op_handlers()
     err = capfd.readouterr().err
-    assert "limpet-trace: hook limpet_op_handlers [" in err
-    assert "namespaces" in err
+    [line] = [line for line in err.splitlines() if "hook limpet_op_handlers [" in line]
+    assert line.startswith("limpet-trace: [+") and line.endswith(" ms")
+    assert "namespaces" in line
 
 
 # --- lifecycle hooks: limpet_created, limpet_started, limpet_deleted -------------------------
