@@ -68,7 +68,7 @@ def _hint(code: int | None) -> str | None:
 def send_to_listener(pctx: Any, args: dict[str, Any]) -> None:
     """Runtime side: the container process state and the notify fd to ``listenerPath``
     (config-linux.md#the-container-process-state): one connection, one message, closed."""
-    import socket  # here, not at the top: runtime side only, the init never needs it
+    from limpet.core.sync import connect_unix, send_fds  # runtime side only
 
     fds = args.get("fds") or []
     if len(fds) != 1:
@@ -87,11 +87,12 @@ def send_to_listener(pctx: Any, args: dict[str, Any]) -> None:
     data = jsonlite.dumps(message).encode()
     path = args["path"]
     try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC) as conn:
-            conn.connect(path)
+        conn = connect_unix(path)
+        try:
             # The fds ride with the first sendmsg (the spec allows more calls, fds first).
-            sent = socket.send_fds(conn, [data], fds)
-            conn.sendall(data[sent:])
+            conn.sendall(data[send_fds(conn, data, fds):])
+        finally:
+            conn.close()
     except OSError as exc:
         raise ExecutionError(f"{WHERE}.listenerPath", f"cannot send the seccomp notify fd "
                              f"to {path}: {exc.strerror or exc}", errno=exc.errno) from None
