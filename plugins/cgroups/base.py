@@ -10,15 +10,16 @@ from __future__ import annotations
 
 from limpet.core.record import FrozenRecord
 
+from .controllers import ORDER
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Protocol
 else:
     Protocol = object   # Driver is a structural type for mypy only; typing costs ~12 ms
 
-#: The attributes of ``linux.resources`` (core.spec.LinuxResources), all absent.
-SECTIONS = ("devices", "memory", "cpu", "pids", "block_io", "hugepage_limits", "network",
-            "rdma", "unified")
+#: The attributes of ``linux.resources`` (core.spec.LinuxResources) the controllers read.
+SECTIONS = frozenset(attr for attr, _, _ in ORDER)
 
 
 class _NoResources:

@@ -23,7 +23,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-SECTION = "blockIO"
 SUPPORTED = ("weight", "leafWeight", "weightDevice", "throttleReadBpsDevice",
              "throttleWriteBpsDevice", "throttleReadIOPSDevice", "throttleWriteIOPSDevice")
 WHERE = "linux.resources.blockIO"

@@ -22,7 +22,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-SECTION = "cpu"
 SUPPORTED = ("shares", "quota", "period", "burst", "realtimeRuntime", "realtimePeriod", "idle")
 WHERE = "linux.resources.cpu"
 #: The kernel's bounds for cpu.shares (kernel/sched: MIN_SHARES, MAX_SHARES); runc refuses

@@ -15,7 +15,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-SECTION = "cpu"
 SUPPORTED = ("cpus", "mems")
 WHERE = "linux.resources.cpu"
 #: The kernel's list format (Documentation/admin-guide/cgroup-v2.rst, "cpuset.cpus").

@@ -27,7 +27,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-SECTION = "devices"
 WHERE = "linux.resources.devices"
 #: runc's libcontainer/specconv AllowedDevices, in its order.
 DEFAULT_ALLOW: tuple[str, ...] = (

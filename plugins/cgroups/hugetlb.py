@@ -17,7 +17,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-SECTION = "hugepageLimits"
 SUPPORTED = None
 WHERE = "linux.resources.hugepageLimits"
 HUGEPAGES = "/sys/kernel/mm/hugepages"

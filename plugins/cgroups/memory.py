@@ -28,7 +28,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-SECTION = "memory"
 SUPPORTED = ("limit", "reservation", "swap", "kernel", "kernelTCP", "swappiness",
              "disableOOMKiller", "useHierarchy", "checkBeforeUpdate")
 WHERE = "linux.resources.memory"

@@ -15,7 +15,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-SECTION = "network"
 SUPPORTED = None
 WHERE = "linux.resources.network"
 

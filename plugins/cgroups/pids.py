@@ -11,7 +11,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-SECTION = "pids"
 SUPPORTED = ("limit",)
 WHERE = "linux.resources.pids.limit"
 

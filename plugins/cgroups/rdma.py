@@ -14,7 +14,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-SECTION = "rdma"
 SUPPORTED = None
 WHERE = "linux.resources.rdma"
 

@@ -17,7 +17,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-SECTION = "unified"
 SUPPORTED = None
 WHERE = "linux.resources.unified"
 _KEY = r"^[a-z0-9_]+\.[a-zA-Z0-9_.]+$"
