@@ -128,6 +128,46 @@ class Emulator(Record):
         else:
             self.rules.pop(key, None)
 
+    @classmethod
+    def from_list(cls, text: str) -> Emulator:
+        """The state a v1 ``devices.list`` shows: the allowed exceptions, or ``a *:* rwm``
+        alone in allow-all mode (whose deny exceptions the kernel does not show)."""
+        emulator = cls()
+        for line in text.splitlines():
+            parts = line.split()
+            if not parts:
+                continue
+            if len(parts) != 3 or ":" not in parts[1] or parts[0] not in "abc":
+                raise ValueError(f"devices.list: unexpected line {line!r}")
+            if parts[0] == "a":
+                emulator.apply(Rule(True, "a"))
+                continue
+            major, minor = (WILDCARD if n == "*" else int(n) for n in parts[1].split(":"))
+            emulator.apply(Rule(True, parts[0], major, minor, parts[2]))
+        return emulator
+
+    def transition(self, target: Emulator) -> list[Rule]:
+        """The fewest rules that take a v1 device cgroup from this state to ``target``
+        (runc's Emulator.Transition): only a change of default, or an allow-all source
+        (whose deny exceptions are unknown), needs the disruptive ``a`` rule that resets
+        every exception; otherwise access is taken away and granted exception by
+        exception, and a running container never loses a device it keeps."""
+        out: list[Rule] = []
+        old = self.rules
+        if self.default_allow or self.default_allow != target.default_allow:
+            out.append(Rule(target.default_allow, "a"))
+            old = {}
+        keep = not target.default_allow    # the verb of an exception's rule
+        for key in sorted(old, key=lambda k: (k[1], k[2], k[0])):
+            dropped = old[key] & ~target.rules.get(key, 0)
+            if dropped:
+                out.append(Rule(not keep, *key, _letters(dropped)))
+        for key in sorted(target.rules, key=lambda k: (k[1], k[2], k[0])):
+            gained = target.rules[key] & ~old.get(key, 0)
+            if gained:
+                out.append(Rule(keep, *key, _letters(gained)))
+        return out
+
     def ordered(self) -> list[Rule]:
         """The exceptions sorted by (major, minor, type), wildcards first (runc's order)."""
         keys = sorted(self.rules, key=lambda k: (k[1], k[2], k[0]))

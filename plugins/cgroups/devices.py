@@ -18,9 +18,9 @@ rule) is an error naming the rule, as in runc.
 
 from __future__ import annotations
 
-from limpet.core.errors import SpecError
+from limpet.core.errors import ExecutionError, SpecError
 
-from . import bpf_devices
+from . import bpf_devices, cgfs
 from .base import Setting
 
 TYPE_CHECKING = False
@@ -101,3 +101,37 @@ def v1(resources: Any) -> list[Setting]:
 def v2(resources: Any) -> list[Setting]:
     """Nothing to write: the plugin plans a ``cgroup-devices`` op with :func:`rules`."""
     return []
+
+
+def _setting(rule: bpf_devices.Rule, where: str) -> Setting:
+    text = str(rule)                                    # "allow c 1:3 rw" / "deny a"
+    verb, _, line = text.partition(" ")
+    return Setting("devices", f"devices.{verb}", line, where)
+
+
+def v1_transition(directory: str, resources: Any) -> list[Setting]:
+    """``update`` on v1: the writes that take the cgroup at ``directory`` from what its
+    ``devices.list`` shows to the rules of ``resources``, without the deny-all reset that
+    would briefly take every device from the running container unless the default itself
+    changes (runc's setV1)."""
+    current = bpf_devices.Emulator.from_list(cgfs.read(f"{directory}/devices.list", WHERE))
+    return [_setting(rule, f"{WHERE} (update)")
+            for rule in current.transition(target(resources))]
+
+
+def v1_verify(directory: str, resources: Any) -> None:
+    """Fail unless ``devices.list`` now shows exactly the rules of ``resources`` (in
+    allow-all mode the kernel shows no exceptions: the mode alone is compared)."""
+    wanted = target(resources)
+    found = bpf_devices.Emulator.from_list(cgfs.read(f"{directory}/devices.list", WHERE))
+    same = found.default_allow == wanted.default_allow and (
+        wanted.default_allow or found.rules == wanted.rules)
+    if not same:
+        raise ExecutionError(WHERE, f"{directory}/devices.list does not show the rules "
+                             "written (another writer, or a parent cgroup that does not "
+                             "allow them)")
+
+
+def target(resources: Any) -> bpf_devices.Emulator:
+    """The device cgroup state the rules of ``resources`` ask for."""
+    return bpf_devices.emulate([rule for _, rule in rules(resources)])

@@ -6,8 +6,10 @@ replaces the recorded one, the others stay; list and map sections (``devices``,
 ``hugepageLimits``, ``rdma``, ``unified``) are replaced whole. The merged sections are
 validated like config.json (errors name ``linux.resources...``) and written with the
 create's conversions; sections the request does not name are not touched. Device rules are
-re-applied as a whole (v1: deny all, the rules, the defaults; v2: a new BPF filter replaces
-the old one).
+applied as a whole: on v1 by the fewest writes from what ``devices.list`` shows to the new
+rules (a running container keeps the devices both allow; the deny-all reset only when the
+default changes), then ``devices.list`` is checked; on v2 a new BPF filter replaces the old
+one.
 
 Imports pydantic (through limpet.core.spec): used by the ``update`` verb only.
 """
@@ -66,13 +68,20 @@ def update(facts: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
     dirs = [CgroupDir.from_json(d) for d in record["dirs"]]
     settings = driver.settings(partial, update=True)
     driver.check(settings)
+    device_dir = None
     if record["driver"] == "v1":
         current = _current_limit(driver, dirs)
         if current is not None:
             settings = memory.order_v1(settings, current)
+        device_dir = next((d.path for d in dirs if "devices" in d.controllers), None)
+        if partial.devices is not None and device_dir is not None:
+            settings = devices.v1_transition(device_dir, partial) + \
+                [s for s in settings if s.controller != "devices"]
     for setting in settings:
         cgfs.apply(driver.file_for(dirs, setting), setting.value, setting.where, setting.hint,
                    list(setting.alternatives), verify=setting.verify, usage=setting.usage)
+    if partial.devices is not None and device_dir is not None:
+        devices.v1_verify(device_dir, partial)
     if record["driver"] == "v2" and partial.devices is not None:
         rules = [rule for _, rule in devices.rules(partial)]
         bpf_devices.attach(Syscalls(), dirs[0].path, rules, devices.WHERE)

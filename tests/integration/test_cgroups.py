@@ -490,6 +490,77 @@ def test_update_changes_the_limits_seen_inside(limpet: Runtime, bundle: Bundle,
     assert cgroup.read("memory", "memory.memsw.limit_in_bytes") == str(40 * MIB)
 
 
+
+class Writes:
+    """Which of a cgroup's files were written (inotify: every write(2) to a cgroupfs file is
+    an IN_MODIFY event), to see what an update wrote without tracing the runtime."""
+
+    IN_MODIFY, IN_NONBLOCK = 0x2, 0o4000
+
+    def __init__(self, directory: Path, names: list[str]) -> None:
+        import ctypes
+
+        self.libc = ctypes.CDLL(None, use_errno=True)
+        self.fd = self.libc.inotify_init1(self.IN_NONBLOCK | os.O_CLOEXEC)
+        assert self.fd >= 0
+        self.names = {self.libc.inotify_add_watch(self.fd, str(directory / n).encode(),
+                                                  self.IN_MODIFY): n for n in names}
+
+    def take(self) -> list[str]:
+        """The names written since the last call, in order (the kernel merges back-to-back
+        writes to one file into one event)."""
+        out = []
+        while True:
+            try:
+                data = os.read(self.fd, 4096)
+            except BlockingIOError:
+                return out
+            for offset in range(0, len(data), 16):      # struct inotify_event, no name
+                wd = int.from_bytes(data[offset:offset + 4], "little", signed=True)
+                out.append(self.names[wd])
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+def test_update_of_device_rules_writes_only_the_difference(limpet: Runtime, bundle: Bundle,
+                                                           cgroup: Cgroup) -> None:
+    """runc's v1 transition: an update that keeps the default (deny all) writes no "deny
+    a", so the running container never loses /dev/null for an instant."""
+    fuse = {"allow": True, "type": "c", "major": 10, "minor": 229}
+    bundle.config["linux"]["devices"] = [FUSE]
+    with_resources(bundle, cgroup, {"devices": [DENY_ALL]})
+    started(limpet, bundle, "devupd", "sleep 300")
+    writes = Writes(cgroup.dir("devices"), ["devices.allow", "devices.deny"])
+
+    def update(rules: list[dict[str, Any]]) -> str:
+        result = limpet("update", "--resources", "-", "devupd",
+                        input=json.dumps({"devices": rules}))
+        assert result.returncode == 0, result.stderr
+        return " ".join(writes.take())
+
+    def probe() -> str:
+        result = limpet("exec", "devupd", "/bin/sh", "-c", OPEN_RW + "; echo x > /dev/null "
+                        "&& echo null-ok")
+        assert result.returncode == 0, result.stderr
+        return " ".join(w for w in result.stdout.split() if w != "")
+
+    try:
+        assert probe() == "null-ok"
+        assert update([DENY_ALL, {**fuse, "access": "rw"}]) == "devices.allow"
+        assert probe() == "opened-rw opened-r null-ok"
+        assert "c 10:229 rw" in cgroup.read("devices", "devices.list").splitlines()
+        assert update([DENY_ALL, {**fuse, "access": "r"}]) == "devices.deny"
+        assert probe() == "opened-r null-ok"
+        assert update([DENY_ALL, {**fuse, "access": "r"}]) == ""      # nothing changes
+        assert update([{"allow": True, "access": "rwm"}]) == "devices.allow"   # allow all
+        assert cgroup.read("devices", "devices.list") == "a *:* rwm"
+        assert update([DENY_ALL]).split()[0] == "devices.deny"   # the default changes: reset
+        assert probe() == "null-ok"
+        assert "c 10:229" not in cgroup.read("devices", "devices.list")
+    finally:
+        writes.close()
+
 @pytest.mark.parametrize("args, words", [
     (["--cpu-share", "1"], "linux.resources.cpu.shares: 1 is outside"),
     (["--memory", "lots"], "--memory: invalid size 'lots'"),

@@ -275,3 +275,73 @@ def test_default_rules_allow_the_default_devices_only() -> None:
     assert run(insns, bd.DEV_CHAR, rw, 10, 229) == 0        # /dev/fuse
     assert run(insns, bd.DEV_BLOCK, bd.ACC_READ, 254, 0) == 0
     assert run(insns, bd.DEV_BLOCK, bd.ACC_MKNOD, 254, 0) == 1   # mknod of anything
+
+
+# --- v1 updates: devices.list and the fewest writes (runc's Emulator.Transition) -------------
+
+def test_emulator_reads_devices_list() -> None:
+    emu = bd.Emulator.from_list("c 1:3 rwm\nc *:* m\nb 8:* r\n")
+    assert not emu.default_allow
+    assert emu.rules == {("c", 1, 3): 7, ("c", -1, -1): bd.ACC_MKNOD, ("b", 8, -1): 2}
+    assert bd.Emulator.from_list("a *:* rwm\n").default_allow
+    assert bd.Emulator.from_list("") == bd.Emulator()          # deny all, no exceptions
+    with pytest.raises(ValueError, match="unexpected line 'x 1:3'"):
+        bd.Emulator.from_list("x 1:3")
+
+
+def kernel_write(emu: bd.Emulator, rule: bd.Rule) -> None:
+    """A devices.allow / devices.deny write as the v1 kernel does it: a matching verb
+    removes bits from the exact exception only (no hole check, unlike validation)."""
+    if rule.type == "a" or rule.allow != emu.default_allow:
+        emu.apply(rule)
+        return
+    key = (rule.type, rule.major, rule.minor)
+    left = emu.rules.get(key, 0) & ~bd._bits(rule.access)
+    if left:
+        emu.rules[key] = left
+    else:
+        emu.rules.pop(key, None)
+
+
+FUSE_RW = R(True, "c", 10, 229, "rw")
+DEFAULTS = RULE_SETS["runc defaults after deny all"]
+
+
+@pytest.mark.parametrize("source, target, expected", [
+    (DEFAULTS, DEFAULTS, []),
+    (DEFAULTS, [*DEFAULTS, FUSE_RW], ["allow c 10:229 rw"]),
+    ([*DEFAULTS, FUSE_RW], DEFAULTS, ["deny c 10:229 rw"]),
+    ([*DEFAULTS, FUSE_RW], [*DEFAULTS, R(True, "c", 10, 229, "rm")],
+     ["deny c 10:229 w", "allow c 10:229 m"]),
+    ([R(True, "a")], DEFAULTS, ["deny a", *(f"allow {x}" for x in [
+        "b *:* m", "c *:* m", "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm",
+        "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 10:200 rwm", "c 136:* rwm"])]),
+    (DEFAULTS, [R(True, "a")], ["allow a"]),
+    ([R(True, "a")], [R(True, "a"), R(False, "c", 1, 3, "w")],   # deny exceptions unseen
+     ["allow a", "deny c 1:3 w"]),
+], ids=["same", "grant", "take", "change bits", "from allow-all", "to allow-all",
+        "allow-all again"])
+def test_transition_writes_the_fewest_rules(source: list[bd.Rule], target: list[bd.Rule],
+                                            expected: list[str]) -> None:
+    rules = bd.emulate(source).transition(bd.emulate(target))
+    assert [str(r) for r in rules] == expected
+
+
+@pytest.mark.parametrize("source", sorted(RULE_SETS))
+@pytest.mark.parametrize("target", sorted(RULE_SETS))
+def test_transition_reaches_the_target_without_a_reset_when_the_default_stays(
+        source: str, target: str) -> None:
+    """Through devices.list: what the kernel shows of the source, then the transition's
+    writes, must end in the target's state; deny-all mode keeps it without a reset."""
+    wanted = bd.emulate(RULE_SETS[target])
+    shown = bd.emulate(RULE_SETS[source])
+    listed = "a *:* rwm" if shown.default_allow else "\n".join(
+        str(r).split(" ", 1)[1] for r in shown.ordered())
+    seen = bd.Emulator.from_list(listed)
+    rules = seen.transition(wanted)
+    for rule in rules:
+        kernel_write(shown, rule)
+    assert shown.default_allow == wanted.default_allow
+    assert shown.rules == wanted.rules or wanted.default_allow and not seen.rules
+    resets = [r for r in rules if r.type == "a"]
+    assert bool(resets) == (seen.default_allow or seen.default_allow != wanted.default_allow)
