@@ -231,9 +231,25 @@ def _mount_hierarchy(ctx: Any, reopen: Any, fstype: str, data: str, flags: int,
         os.close(fd)
 
 
+def comount_links(names: list[str]) -> list[tuple[str, str]]:
+    """(link, target): each controller of a co-mounted v1 hierarchy ("cpu,cpuacct") also
+    answers to its own name, as on the host and in runc's containers (cpu -> cpu,cpuacct)."""
+    taken = set(names)
+    out = []
+    for name in names:
+        if "," not in name or "/" in name:
+            continue
+        for part in name.split(","):
+            if part and part not in taken:
+                taken.add(part)
+                out.append((part, name))
+    return out
+
+
 def mount_cgroup(ctx: Any, args: dict[str, Any], opts: dict[str, Any]) -> None:
     """The ``cgroup`` mount: on a unified host, cgroup2; on v1, a tmpfs holding one mount per
-    host hierarchy (runc and crun build the same shape). Read-only unless asked otherwise."""
+    host hierarchy and a link per co-mounted controller (runc and crun build the same
+    shape). Read-only unless asked otherwise."""
     where = args["where"]
     destination = args["destination"]
     fresh = bool(args.get("cgroupns"))
@@ -269,6 +285,8 @@ def mount_cgroup(ctx: Any, args: dict[str, Any], opts: dict[str, Any]) -> None:
 
             _mount_hierarchy(ctx, reopen, fstype, data, flags, fresh,
                              f"/sys/fs/cgroup/{name}", own)
+        for link, target in comount_links([h[0] for h in hierarchies]):
+            os.symlink(target, link, dir_fd=root)
     finally:
         os.close(root)
     if flags & const("MS_RDONLY"):

@@ -659,3 +659,10 @@ def test_parse_options_defaults_and_fs_data() -> None:
 def test_every_known_mount_option_maps_to_a_kernel_constant(option: str) -> None:
     opts = mount_ops.parse_options([option])
     assert opts["data"] == ""
+
+
+def test_comounted_cgroup_controllers_get_links_like_runc() -> None:
+    names = ["cpu,cpuacct", "memory", "net_cls,net_prio", "net_cls", "systemd", ""]
+    assert mount_ops.comount_links(names) == [
+        ("cpu", "cpu,cpuacct"), ("cpuacct", "cpu,cpuacct"), ("net_prio", "net_cls,net_prio")]
+    assert mount_ops.comount_links(["cpu", "cpuacct", "memory"]) == []
