@@ -97,6 +97,11 @@ def _letters(bits: int) -> str:
     return "".join(c for c in "rwm" if bits & _ACCESS[c])
 
 
+def _order(key: tuple[str, int, int]) -> tuple[int, int, str]:
+    """Exceptions sort by (major, minor, type), wildcards first (runc's order)."""
+    return key[1], key[2], key[0]
+
+
 class Emulator(Record):
     """The v1 device cgroup's state: the default and the exceptions
     ``{(type, major, minor): access bits}``."""
@@ -130,20 +135,20 @@ class Emulator(Record):
 
     @classmethod
     def from_list(cls, text: str) -> Emulator:
-        """The state a v1 ``devices.list`` shows: the allowed exceptions, or ``a *:* rwm``
-        alone in allow-all mode (whose deny exceptions the kernel does not show)."""
+        """The state a v1 ``devices.list`` shows: the allowed exceptions (``c 1:3 rwm``), or
+        ``a *:* rwm`` alone in allow-all mode (whose deny exceptions the kernel does not
+        show). ValueError for a line of another shape."""
         emulator = cls()
         for line in text.splitlines():
-            parts = line.split()
-            if not parts:
+            if not line.strip():
                 continue
-            if len(parts) != 3 or ":" not in parts[1] or parts[0] not in "abc":
+            try:
+                rule = Rule(True, "a") if line.split()[0] == "a" else Rule.parse(f"allow {line}")
+            except ValueError:
+                rule = None
+            if rule is None or rule.type not in "abc" or set(rule.access) - set("rwm"):
                 raise ValueError(f"devices.list: unexpected line {line!r}")
-            if parts[0] == "a":
-                emulator.apply(Rule(True, "a"))
-                continue
-            major, minor = (WILDCARD if n == "*" else int(n) for n in parts[1].split(":"))
-            emulator.apply(Rule(True, parts[0], major, minor, parts[2]))
+            emulator.apply(rule)
         return emulator
 
     def transition(self, target: Emulator) -> list[Rule]:
@@ -158,11 +163,11 @@ class Emulator(Record):
             out.append(Rule(target.default_allow, "a"))
             old = {}
         keep = not target.default_allow    # the verb of an exception's rule
-        for key in sorted(old, key=lambda k: (k[1], k[2], k[0])):
+        for key in sorted(old, key=_order):
             dropped = old[key] & ~target.rules.get(key, 0)
             if dropped:
                 out.append(Rule(not keep, *key, _letters(dropped)))
-        for key in sorted(target.rules, key=lambda k: (k[1], k[2], k[0])):
+        for key in sorted(target.rules, key=_order):
             gained = target.rules[key] & ~old.get(key, 0)
             if gained:
                 out.append(Rule(keep, *key, _letters(gained)))
@@ -170,7 +175,7 @@ class Emulator(Record):
 
     def ordered(self) -> list[Rule]:
         """The exceptions sorted by (major, minor, type), wildcards first (runc's order)."""
-        keys = sorted(self.rules, key=lambda k: (k[1], k[2], k[0]))
+        keys = sorted(self.rules, key=_order)
         return [Rule(not self.default_allow, t, major, minor, _letters(self.rules[(t, major,
                                                                                   minor)]))
                 for t, major, minor in keys]

@@ -80,11 +80,8 @@ def rules(resources: Any) -> list[tuple[str, bpf_devices.Rule]]:
         out.append((f"{WHERE}[{i}]", bpf_devices.Rule(
             rule.allow, kind, -1 if rule.major is None else rule.major,
             -1 if rule.minor is None else rule.minor, rule.access or "")))
-    for line in DEFAULT_ALLOW:
-        kind, numbers, access = line.split()
-        major, minor = (-1 if n == "*" else int(n) for n in numbers.split(":"))
-        out.append((f"{WHERE} (runc's default allow list)",
-                    bpf_devices.Rule(True, kind, major, minor, access)))
+    out += [(f"{WHERE} (runc's default allow list)", bpf_devices.Rule.parse(f"allow {line}"))
+            for line in DEFAULT_ALLOW]
     return out
 
 
@@ -109,21 +106,28 @@ def _setting(rule: bpf_devices.Rule, where: str) -> Setting:
     return Setting("devices", f"devices.{verb}", line, where)
 
 
+def _listed(directory: str) -> bpf_devices.Emulator:
+    """What the v1 cgroup at ``directory`` shows in ``devices.list``."""
+    try:
+        return bpf_devices.Emulator.from_list(cgfs.read(f"{directory}/devices.list", WHERE))
+    except ValueError as exc:
+        raise ExecutionError(WHERE, f"{directory}: {exc}") from None
+
+
 def v1_transition(directory: str, resources: Any) -> list[Setting]:
     """``update`` on v1: the writes that take the cgroup at ``directory`` from what its
     ``devices.list`` shows to the rules of ``resources``, without the deny-all reset that
     would briefly take every device from the running container unless the default itself
     changes (runc's setV1)."""
-    current = bpf_devices.Emulator.from_list(cgfs.read(f"{directory}/devices.list", WHERE))
     return [_setting(rule, f"{WHERE} (update)")
-            for rule in current.transition(target(resources))]
+            for rule in _listed(directory).transition(target(resources))]
 
 
 def v1_verify(directory: str, resources: Any) -> None:
     """Fail unless ``devices.list`` now shows exactly the rules of ``resources`` (in
     allow-all mode the kernel shows no exceptions: the mode alone is compared)."""
     wanted = target(resources)
-    found = bpf_devices.Emulator.from_list(cgfs.read(f"{directory}/devices.list", WHERE))
+    found = _listed(directory)
     same = found.default_allow == wanted.default_allow and (
         wanted.default_allow or found.rules == wanted.rules)
     if not same:

@@ -68,19 +68,20 @@ def update(facts: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
     dirs = [CgroupDir.from_json(d) for d in record["dirs"]]
     settings = driver.settings(partial, update=True)
     driver.check(settings)
-    device_dir = None
+    device_dir = None   # v1 with new device rules: written as a transition, then checked
     if record["driver"] == "v1":
         current = _current_limit(driver, dirs)
         if current is not None:
             settings = memory.order_v1(settings, current)
-        device_dir = next((d.path for d in dirs if "devices" in d.controllers), None)
-        if partial.devices is not None and device_dir is not None:
+        if partial.devices is not None:
+            device_dir = next((d.path for d in dirs if "devices" in d.controllers), None)
+        if device_dir is not None:
             settings = devices.v1_transition(device_dir, partial) + \
                 [s for s in settings if s.controller != "devices"]
     for setting in settings:
         cgfs.apply(driver.file_for(dirs, setting), setting.value, setting.where, setting.hint,
                    list(setting.alternatives), verify=setting.verify, usage=setting.usage)
-    if partial.devices is not None and device_dir is not None:
+    if device_dir is not None:
         devices.v1_verify(device_dir, partial)
     if record["driver"] == "v2" and partial.devices is not None:
         rules = [rule for _, rule in devices.rules(partial)]

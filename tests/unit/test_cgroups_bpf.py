@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import itertools
 import struct
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+from limpet.core.errors import LimpetError
 from limpet.plugins.cgroups import bpf_devices as bd
 from limpet.plugins.cgroups import devices
 
@@ -345,3 +348,11 @@ def test_transition_reaches_the_target_without_a_reset_when_the_default_stays(
     assert shown.rules == wanted.rules or wanted.default_allow and not seen.rules
     resets = [r for r in rules if r.type == "a"]
     assert bool(resets) == (seen.default_allow or seen.default_allow != wanted.default_allow)
+
+
+def test_a_devices_list_of_another_shape_is_an_error_naming_the_field(tmp_path: Path) -> None:
+    (tmp_path / "devices.list").write_text("c 1:3 rwm\nc 1:x rwm\n")
+    with pytest.raises(LimpetError) as caught:
+        devices.v1_transition(str(tmp_path), SimpleNamespace(devices=None))
+    assert str(caught.value).startswith("linux.resources.devices: ")
+    assert "unexpected line 'c 1:x rwm'" in str(caught.value)
