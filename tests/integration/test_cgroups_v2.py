@@ -105,6 +105,12 @@ def wait_until(predicate: Any, timeout: float = 60) -> None:
         time.sleep(0.05)
 
 
+def written(path: Path) -> str:
+    """The stripped text of *path* once the container has written it, not merely created it."""
+    wait_until(lambda: path.exists() and path.read_text().strip() != "")
+    return path.read_text().strip()
+
+
 def disk() -> str:
     return Path("/sys/block/vda/dev").read_text().strip()
 
@@ -203,8 +209,7 @@ def test_oom_kill_under_memory_max_is_reported_by_events(limpet: Runtime, bundle
     finally:
         events.kill()
         events.wait()
-    wait_until(lambda: (signals / "status").exists())
-    assert (signals / "status").read_text().strip() == str(128 + signal.SIGKILL)
+    assert written(signals / "status") == str(128 + signal.SIGKILL)
     counters = dict(line.split() for line in cgroup.read("memory.events").splitlines())
     assert int(counters["oom_kill"]) >= 1
 
@@ -237,8 +242,7 @@ def test_pause_resume_update_ps_and_kill_all(limpet: Runtime, bundle: Bundle,
                     input=json.dumps({"unified": {"pids.max": "45"}}))
     assert result.returncode == 0, result.stderr
     assert cgroup.read("pids.max") == "45"
-    wait_until(lambda: (signals / "seen").exists() and (signals / "seen").read_text().strip())
-    assert (signals / "seen").read_text().strip() in ("20", "40", "45")
+    assert written(signals / "seen") in ("20", "40", "45")
     # ps: the host pids of the cgroup
     listed = json.loads(limpet("ps", "--format", "json", "verbs").stdout)
     assert sorted(listed) == sorted(cgroup.procs())
