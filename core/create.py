@@ -266,25 +266,37 @@ def drive_init(sock: socket, pctx: ParentContext, plan: Any,
                 run_parent_ops(pctx, plan.ops(phase), handlers)
             sync.send(sock, {"ack": phase})
         elif "call" in message:   # InitContext.call_parent: one op, with its fds
-            _run_call(pctx, message, handlers)
-            sync.send(sock, {"ack": message["call"]})
+            reply = _run_call(pctx, message, handlers)
+            try:
+                sync.send(sock, {"ack": message["call"]}, fds=reply)
+            finally:
+                for fd in reply:
+                    os.close(fd)
         elif message.get("ready"):
             return
 
 
-def _run_call(pctx: ParentContext, message: dict[str, Any], handlers: dict[str, str]) -> None:
-    """Run the parent handler a container op asked for; the fds it sent are closed after."""
+def _run_call(pctx: ParentContext, message: dict[str, Any],
+              handlers: dict[str, str]) -> list[int]:
+    """Run the parent handler a container op asked for; the fds it sent are closed after.
+    Returns the fds the handler appended to ``args["reply_fds"]``, for the ack."""
     fds = message.get("fds") or []
+    reply: list[int] = []
     try:
         kind = message["call"]
         if kind not in handlers:
             raise ExecutionError(None, f"init asked for unknown op kind {kind!r}")
-        args = dict(message.get("args") or {}, fds=fds)
+        args = dict(message.get("args") or {}, fds=fds, reply_fds=reply)
         run_parent_ops(pctx, [{"kind": kind, "args": args, "where": args.get("where")}],
                        handlers)
+    except BaseException:
+        for fd in reply:
+            os.close(fd)
+        raise
     finally:
         for fd in fds:
             os.close(fd)
+    return reply
 
 
 def _take_console(req: ConsoleRequest, fds: list[int]) -> None:

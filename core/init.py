@@ -78,14 +78,18 @@ class InitContext:
         """A container path as seen from here (before or after pivot_root)."""
         return path if self.pivoted else os.path.join(self.rootfs, path.lstrip("/"))
 
-    def call_parent(self, kind: str, fds: list[int] | None = None, **args: Any) -> None:
+    def call_parent(self, kind: str, fds: list[int] | None = None, **args: Any) -> list[int]:
         """Have the runtime run its handler of op ``kind`` now, with ``args`` and ``fds``
         (``args["fds"]`` there, closed after it): for an op that makes a file descriptor
-        the runtime must pass on, such as seccomp's notify fd. Before "ready" only."""
+        the runtime must pass on, such as seccomp's notify fd, or that needs the host's
+        privileges, such as an id-mapped mount. Returns the fds the handler appended to
+        ``args["reply_fds"]`` (close-on-exec, now the caller's). Before "ready" only."""
         sync.send(self.sock, {"call": kind, "args": args}, fds=fds)
         reply = sync.recv(self.sock)
         if reply is None or "ack" not in reply:
             os._exit(1)   # the runtime failed (and reports it) or went away
+        received: list[int] = reply.get("fds", [])
+        return received
 
 
 def load_handlers(plan: dict[str, Any]) -> dict[str, Handler]:

@@ -6,7 +6,8 @@ can exceed a datagram); file descriptors ride along as SCM_RIGHTS. Messages:
 the prepare phase (meanwhile the init imports its op handlers); ``{"sync": phase}`` and
 ``{"ack": phase}`` around the other parent-side phases; from the init: ``{"pid": N}`` (the
 container process), ``{"log": text, "level": ...}``, ``{"terminal": true}`` with the pty master,
-``{"call": kind, "args": {...}}`` with fds (answered ``{"ack": kind}``),
+``{"call": kind, "args": {...}}`` with fds (answered ``{"ack": kind}``, with the fds the
+runtime's handler made, e.g. an id-mapped mount),
 ``{"ready": true}`` and ``{"error": {...}}``.
 
 Lean: standard library only, and ``_socket`` rather than socket (whose enums cost ~5 ms of

@@ -75,9 +75,10 @@ class Syscalls:
         _check(_n.lib.limpet_pivot_root(_c(new_root), _c(put_old)), "pivot_root", new_root)
 
     def mount_setattr(self, dfd: int, path: str, flags: int, attr_set: int, attr_clr: int,
-                      propagation: int = 0) -> None:
+                      propagation: int = 0, userns_fd: int = 0) -> None:
+        """``userns_fd`` is read only with MOUNT_ATTR_IDMAP in ``attr_set``."""
         _check(_n.lib.limpet_mount_setattr(dfd, _c(path), flags, attr_set, attr_clr,
-                                           propagation), "mount_setattr", path)
+                                           propagation, userns_fd), "mount_setattr", path)
 
     def open_tree(self, dfd: int, path: str, flags: int) -> int:
         return _check(_n.lib.limpet_open_tree(dfd, _c(path), flags), "open_tree", path)

@@ -44,4 +44,4 @@ RECURSIVE: dict[str, tuple[str, bool]] = {
     "rsymfollow": ("MOUNT_ATTR_NOSYMFOLLOW", True),
 }
 #: options limpet handles itself and never passes to the kernel
-SPECIAL = ("tmpcopyup",)
+SPECIAL = ("tmpcopyup", "idmap", "ridmap")

@@ -111,6 +111,8 @@ def mount(ctx: Any, args: dict[str, Any]) -> None:
     destination = args["destination"]
     if fstype == "cgroup" and not bind:
         return mount_cgroup(ctx, args, opts)
+    if bind and args.get("idmap"):
+        return mount_idmapped(ctx, args, opts)
     if bind:
         if not source:
             raise ExecutionError(where + ".source", "a bind mount needs a source")
@@ -133,22 +135,55 @@ def mount(ctx: Any, args: dict[str, Any]) -> None:
             ctx.sys.mount(source or fstype, target, fstype, opts["flags"], opts["data"] or None)
     finally:
         os.close(fd)
-    # Flags, propagation and recursive attributes apply to the new mount: reopen it.
+    _set_attributes(ctx, args, opts, bind)
+
+
+def _set_attributes(ctx: Any, args: dict[str, Any], opts: dict[str, Any], bind: bool) -> None:
+    """Flags, propagation and recursive attributes apply to the new mount: reopen it."""
     extra = opts["flags"] & ~(const("MS_BIND") | const("MS_REC") | const("MS_REMOUNT"))
-    if bind and (extra or opts["clear"]) or opts["propagation"] or opts["attr_set"] \
-            or opts["attr_clr"]:
-        fd = paths.open_in_root(ctx, _root_fd(ctx), destination, where=where, mode=mode)
+    if not (bind and (extra or opts["clear"]) or opts["propagation"] or opts["attr_set"]
+            or opts["attr_clr"]):
+        return
+    fd = paths.open_in_root(ctx, _root_fd(ctx), args["destination"], where=args["where"],
+                            mode=args.get("symlinks", paths.BENEATH))
+    try:
+        target = paths.fd_path(fd)
+        if bind and (extra or opts["clear"]):
+            remount(ctx, target, extra, opts["clear"])
+        for flag in opts["propagation"]:
+            ctx.sys.mount(None, target, None, flag, None)
+        if opts["attr_set"] or opts["attr_clr"]:
+            ctx.sys.mount_setattr(fd, "", const("AT_EMPTY_PATH") | const("AT_RECURSIVE"),
+                                  opts["attr_set"], opts["attr_clr"])
+    finally:
+        os.close(fd)
+
+
+def mount_idmapped(ctx: Any, args: dict[str, Any], opts: dict[str, Any]) -> None:
+    """An id-mapped bind mount: the runtime clones and maps the source in the host's user
+    namespace (:mod:`.idmap`) and sends the detached tree; it is attached here with
+    move_mount(2) on the resolved destination. The source is never looked up from here,
+    so it need not be reachable by the container's user namespace."""
+    where = args["where"]
+    fds = ctx.call_parent("idmapped-tree", where=where, source=args["source"],
+                          rbind=bool(opts["flags"] & const("MS_REC")), **args["idmap"])
+    if not fds:
+        raise ExecutionError(where, "the runtime sent no id-mapped mount")
+    tree = fds[0]
+    try:
+        is_dir = stat.S_ISDIR(os.fstat(tree).st_mode)
+        fd = paths.make_in_root(ctx, _root_fd(ctx), args["destination"],
+                                where=where + ".destination",
+                                mode=args.get("symlinks", paths.BENEATH), is_dir=is_dir)
         try:
-            target = paths.fd_path(fd)
-            if bind and (extra or opts["clear"]):
-                remount(ctx, target, extra, opts["clear"])
-            for flag in opts["propagation"]:
-                ctx.sys.mount(None, target, None, flag, None)
-            if opts["attr_set"] or opts["attr_clr"]:
-                ctx.sys.mount_setattr(fd, "", const("AT_EMPTY_PATH") | const("AT_RECURSIVE"),
-                                      opts["attr_set"], opts["attr_clr"])
+            ctx.sys.move_mount(tree, "", fd, "", const("MOVE_MOUNT_F_EMPTY_PATH")
+                               | const("MOVE_MOUNT_T_EMPTY_PATH"))
         finally:
             os.close(fd)
+    finally:
+        for extra in fds:
+            os.close(extra)
+    _set_attributes(ctx, args, opts, bind=True)
 
 
 def _tmpcopyup(ctx: Any, target: str, opts: dict[str, Any], source: str) -> None:

@@ -32,7 +32,8 @@ def limpet_declare() -> PluginInfo:
         version="0.1.0",
         claims=("root", "mounts", "linux.rootfsPropagation", "linux.maskedPaths",
                 "linux.readonlyPaths"),
-        features={"mountOptions": sorted([*FLAGS, *PROPAGATION, *RECURSIVE, *SPECIAL])},
+        features={"mountOptions": sorted([*FLAGS, *PROPAGATION, *RECURSIVE, *SPECIAL]),
+                  "linux": {"mountExtensions": {"idmap": {"enabled": True}}}},
         options="limpet.plugins.mounts.options:MountsOptions",
         description="root filesystem, mounts, pivot_root, masked and read-only paths",
     )
@@ -44,6 +45,7 @@ def limpet_op_handlers() -> dict[str, str]:
         "rootfs-propagation": f"{OPS}:rootfs_propagation",
         "bind-rootfs": f"{OPS}:bind_rootfs",
         "mount": f"{OPS}:mount",
+        "idmapped-tree": "limpet.plugins.mounts.idmap:idmapped_tree",
         "pivot-root": f"{OPS}:pivot_root",
         "mask-paths": f"{OPS}:mask_paths",
         "readonly-paths": f"{OPS}:readonly_paths",
@@ -59,6 +61,41 @@ def rootfs_path(spec: Any, bundle: str) -> str:
 def _has_new_namespace(spec: Any, kind: str) -> bool:
     return any(ns.type == kind and ns.path is None
                for ns in (spec.linux.namespaces or [] if spec.linux else []))
+
+
+def _has_user_namespace(spec: Any) -> bool:
+    return any(ns.type == "user" for ns in (spec.linux.namespaces or [] if spec.linux else []))
+
+
+def _maps(mappings: Any) -> list[dict[str, int]]:
+    return [{"containerID": m.container_id, "hostID": m.host_id, "size": m.size}
+            for m in mappings or []]
+
+
+def _validate_idmap(spec: Any, m: Any, where: str, is_bind: bool) -> None:
+    """config.md#mounts uidMappings/gidMappings and the idmap/ridmap options (runc's rules:
+    bind mounts only; without mappings, the container's user namespace gives them)."""
+    options = m.options or []
+    if bool(m.uid_mappings) != bool(m.gid_mappings):
+        given, missing = (("uidMappings", "gidMappings") if m.uid_mappings
+                          else ("gidMappings", "uidMappings"))
+        raise SpecError(f"{where}.{missing}", f"an id-mapped mount needs both uidMappings "
+                        f"and gidMappings; only {given} is given")
+    for field, alias in (("uid_mappings", "uidMappings"), ("gid_mappings", "gidMappings")):
+        for k, mapping in enumerate(getattr(m, field) or []):
+            if mapping.size < 1:
+                raise SpecError(f"{where}.{alias}[{k}].size", "must be at least 1")
+    asked = [j for j, option in enumerate(options) if option in ("idmap", "ridmap")]
+    if not (m.uid_mappings or asked):
+        return
+    if not is_bind:
+        at = f"{where}.options[{asked[0]}]" if asked else f"{where}.uidMappings"
+        raise SpecError(at, "id-mapped mounts are supported for bind mounts only (add "
+                        "\"bind\" or \"rbind\" to the options)")
+    if not m.uid_mappings and not _has_user_namespace(spec):
+        raise SpecError(f"{where}.options[{asked[0]}]", f"{options[asked[0]]!r} without "
+                        "uidMappings and gidMappings takes the container's user namespace "
+                        "mapping, and the container has no user namespace")
 
 
 @hookimpl
@@ -78,16 +115,9 @@ def limpet_validate(spec: Any, ctx: Any) -> None:
                             "path inside the container")
         if ".." in m.destination.split("/"):
             raise SpecError(f"{where}.destination", f"{m.destination!r} must not contain '..'")
-        for field in ("uid_mappings", "gid_mappings"):
-            if getattr(m, field):
-                alias = "uidMappings" if field == "uid_mappings" else "gidMappings"
-                raise SpecError(f"{where}.{alias}", "id-mapped mounts are not supported yet")
-        for j, option in enumerate(m.options or []):
-            if option in ("idmap", "ridmap"):
-                raise SpecError(f"{where}.options[{j}]", f"{option!r}: id-mapped mounts are "
-                                "not supported yet")
         options = m.options or []
         is_bind = m.type == "bind" or "bind" in options or "rbind" in options
+        _validate_idmap(spec, m, where, is_bind)
         if is_bind:
             if not m.source:
                 raise SpecError(f"{where}.source", "a bind mount needs a source")
@@ -121,7 +151,12 @@ def limpet_plan(spec: Any, plan: Any, ctx: Any) -> None:
         is_bind = m.type == "bind" or "bind" in opts or "rbind" in opts
         if is_bind and source and not os.path.isabs(source):
             source = os.path.join(ctx.bundle, source)
-        extra = {"cgroupns": _has_new_namespace(spec, "cgroup")} if m.type == "cgroup" else {}
+        extra: dict[str, Any] = {}
+        if m.type == "cgroup":
+            extra["cgroupns"] = _has_new_namespace(spec, "cgroup")
+        if is_bind and (m.uid_mappings or "idmap" in opts or "ridmap" in opts):
+            extra["idmap"] = {"recursive": "ridmap" in opts, "uid": _maps(m.uid_mappings),
+                              "gid": _maps(m.gid_mappings)}
         plan.add("mounts", "mount", f"mounts[{i}]", destination=m.destination, type=m.type,
                  source=source, options=opts, symlinks=symlinks, **extra)
     plan.add("pivot", "pivot-root", "root", no_pivot=ctx.no_pivot,

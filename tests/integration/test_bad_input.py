@@ -166,3 +166,17 @@ def test_invalid_container_id(limpet: Runtime, bundle: Bundle) -> None:
     assert result.returncode != 0
     assert "invalid container id" in result.stderr
     assert json.dumps(_leftovers(limpet)) == "[]"
+
+
+def test_idmap_refused_by_the_kernel_names_the_mount(limpet: Runtime, bundle: Bundle) -> None:
+    """sysfs cannot be id-mapped: the kernel's EINVAL comes back naming the mount, with a
+    hint, and the user namespace made for the mapping is gone with everything else."""
+    bundle.config["mounts"].append({
+        "destination": "/kernel", "type": "bind", "source": "/sys/kernel",
+        "options": ["rbind", "idmap"],
+        "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 10}],
+        "gidMappings": [{"containerID": 0, "hostID": 1000, "size": 10}]})
+    bundle.write()
+    where = f"mounts[{len(bundle.config['mounts']) - 1}]"
+    _create_fails(limpet, bundle, f"{where}: /sys/kernel: the kernel refused to id-map",
+                  "may not support id-mapped mounts")

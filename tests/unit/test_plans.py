@@ -455,11 +455,6 @@ def test_duplicate_device_path_names_the_second_device(unit_bundle: Any) -> None
     assert spec_error(unit_bundle).where == "linux.devices[1].path"
 
 
-def test_idmap_mount_option_is_refused_with_its_index(unit_bundle: Any) -> None:
-    unit_bundle.config["mounts"][0]["options"] = ["nosuid", "idmap"]
-    assert spec_error(unit_bundle).where == "mounts[0].options[1]"
-
-
 def test_unclaimed_field_fails_compile_with_its_path(unit_bundle: Any) -> None:
     unit_bundle.config["linux"]["intelRdt"] = {"closID": "guaranteed"}
     err = spec_error(unit_bundle)

@@ -169,20 +169,26 @@ def test_call_parent_sends_the_op_with_its_fds_and_waits_for_the_ack() -> None:
     r, w = os.pipe()
     received: dict[str, Any] = {}
 
+    reply_r, reply_w = os.pipe()
+    returned: list[int] = []
+
     def runtime() -> None:
         received.update(sync.recv(runtime_end) or {})
-        sync.send(runtime_end, {"ack": "seccomp-listener"})
+        sync.send(runtime_end, {"ack": "seccomp-listener"}, fds=[reply_w])
 
     thread = threading.Thread(target=runtime)
     thread.start()
     try:
-        ctx.call_parent("seccomp-listener", fds=[r], path="/run/a.sock")
+        returned = ctx.call_parent("seccomp-listener", fds=[r], path="/run/a.sock")
         thread.join()
         assert received["call"] == "seccomp-listener"
         assert received["args"] == {"path": "/run/a.sock"}
         assert len(received["fds"]) == 1
+        assert len(returned) == 1     # the fds of the ack are the caller's
+        os.write(returned[0], b"x")
+        assert os.read(reply_r, 1) == b"x"
     finally:
-        for fd in (r, w, *received.get("fds", [])):
+        for fd in (r, w, reply_r, reply_w, *received.get("fds", []), *returned):
             os.close(fd)
         init_end.close()
         runtime_end.close()
@@ -197,9 +203,47 @@ def test_run_call_runs_the_handler_with_the_fds_and_closes_them(
     os.close(w)
     _run_call(pctx, {"call": "seccomp-listener", "args": {"path": "/p"}, "fds": [r]},
               {"seccomp-listener": "limpet.plugins.seccomp.ops:send_to_listener"})
-    assert seen == [(pctx, {"path": "/p", "fds": [r], "where": None})]
+    assert seen == [(pctx, {"path": "/p", "fds": [r], "reply_fds": [], "where": None})]
     with pytest.raises(OSError):
         os.fstat(r)
+
+
+def test_run_call_returns_the_fds_the_handler_made(monkeypatch: pytest.MonkeyPatch) -> None:
+    """For the ack: an id-mapped mount's tree travels back this way."""
+    made: list[int] = []
+
+    def handler(pctx: Any, args: dict[str, Any]) -> None:
+        made.extend(os.pipe())
+        args["reply_fds"].extend(made)
+
+    monkeypatch.setattr(ops, "send_to_listener", handler)
+    pctx = ParentContext("c1", "/b", "/s", init_pid=1)
+    reply = _run_call(pctx, {"call": "seccomp-listener", "args": {}},
+                      {"seccomp-listener": "limpet.plugins.seccomp.ops:send_to_listener"})
+    try:
+        assert reply == made and len(reply) == 2
+    finally:
+        for fd in reply:
+            os.close(fd)
+
+
+def test_run_call_closes_the_reply_fds_when_the_handler_fails(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    made: list[int] = []
+
+    def handler(pctx: Any, args: dict[str, Any]) -> None:
+        made.extend(os.pipe())
+        args["reply_fds"].extend(made)
+        raise ExecutionError("mounts[7]", "refused")
+
+    monkeypatch.setattr(ops, "send_to_listener", handler)
+    pctx = ParentContext("c1", "/b", "/s", init_pid=1)
+    with pytest.raises(ExecutionError):
+        _run_call(pctx, {"call": "seccomp-listener", "args": {}},
+                  {"seccomp-listener": "limpet.plugins.seccomp.ops:send_to_listener"})
+    for fd in made:
+        with pytest.raises(OSError):
+            os.fstat(fd)
 
 
 def test_run_call_refuses_an_unknown_kind() -> None:
