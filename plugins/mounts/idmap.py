@@ -20,6 +20,7 @@ import errno
 import os
 
 from limpet.core.errors import ExecutionError
+from limpet.core.idmaps import write_id_maps
 from limpet.core.syscalls import Syscalls, const
 
 TYPE_CHECKING = False
@@ -91,14 +92,7 @@ def mapped_user_namespace(sys: Syscalls, uid: list[dict[str, int]],
         if not os.WIFSTOPPED(status):
             reaped = True
             raise ExecutionError(where, "could not create a user namespace for the mapping")
-        for kind, maps in (("uid", uid), ("gid", gid)):
-            lines = "".join(f"{m['containerID']} {m['hostID']} {m['size']}\n" for m in maps)
-            try:
-                with open(f"/proc/{pid}/{kind}_map", "w") as f:
-                    f.write(lines)
-            except OSError as exc:
-                raise ExecutionError(f"{where}.{kind}Mappings", f"the kernel refused the "
-                                     f"mapping: {exc.strerror}", errno=exc.errno) from None
+        write_id_maps(pid, uid, gid, where)
         return os.open(f"/proc/{pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
     finally:
         if not reaped:

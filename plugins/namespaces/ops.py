@@ -70,15 +70,9 @@ def become_root(ctx: Any, args: dict[str, Any]) -> None:
 
 def write_id_maps(pctx: Any, args: dict[str, Any]) -> None:
     """Parent side: write /proc/PID/{uid,gid}_map of the init's new user namespace."""
-    pid = pctx.init_pid
-    for kind in ("uid", "gid"):
-        lines = "".join(f"{m['containerID']} {m['hostID']} {m['size']}\n" for m in args[kind])
-        try:
-            with open(f"/proc/{pid}/{kind}_map", "w") as f:
-                f.write(lines)
-        except OSError as exc:
-            raise ExecutionError(f"linux.{kind}Mappings", f"writing {kind}_map: "
-                                 f"{exc.strerror}", errno=exc.errno) from None
+    from limpet.core.idmaps import write_id_maps as write  # runtime side only: not in the init
+
+    write(pctx.init_pid, args["uid"], args["gid"], "linux")
 
 
 def set_hostname(ctx: Any, args: dict[str, Any]) -> None:

@@ -1,0 +1,24 @@
+"""Writing a new user namespace's id maps from the runtime side
+(config-linux.md#user-namespace-mappings; the same format serves config.md#mounts
+``uidMappings``/``gidMappings``).
+
+Lean: standard library and limpet.core.errors only.
+"""
+
+from __future__ import annotations
+
+from .errors import ExecutionError
+
+
+def write_id_maps(pid: int, uid: list[dict[str, int]], gid: list[dict[str, int]],
+                  where: str) -> None:
+    """Write ``/proc/PID/uid_map`` and ``gid_map``; a refusal names
+    ``{where}.uidMappings`` or ``{where}.gidMappings``."""
+    for kind, maps in (("uid", uid), ("gid", gid)):
+        lines = "".join(f"{m['containerID']} {m['hostID']} {m['size']}\n" for m in maps)
+        try:
+            with open(f"/proc/{pid}/{kind}_map", "w") as f:
+                f.write(lines)
+        except OSError as exc:
+            raise ExecutionError(f"{where}.{kind}Mappings", f"writing {kind}_map: "
+                                 f"{exc.strerror}", errno=exc.errno) from None
