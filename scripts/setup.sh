@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 PACKAGES=(python3 python3-venv python3-dev gcc libffi-dev busybox-static libseccomp2 make)
 # ps(1) for `limpet ps` (its table); linux-libc-dev's <linux/bpf.h> comes with gcc.
 PACKAGES+=(procps)
+# ip(8) for the linux.netDevices tests: they make veth pairs on the host.
+PACKAGES+=(iproute2)
 # Reference runtimes for comparisons in tests and benchmarks.
 PACKAGES+=(runc crun)
 # podman's default seccomp profile (/usr/share/containers/seccomp.json) for the seccomp tests.
