@@ -45,7 +45,8 @@ def _parser() -> argparse.ArgumentParser:
             raise UsageError(None if self.prog == "limpet" else self.prog, message)
 
     p = _Parser(prog="limpet", description="An OCI container runtime (runc-compatible CLI).")
-    p.add_argument("--root", default=None, help=f"state directory (default {DEFAULT_ROOT})")
+    p.add_argument("--root", default=None, help=f"state directory (default {DEFAULT_ROOT}; "
+                   "$XDG_RUNTIME_DIR/limpet for other users)")
     p.add_argument("--log", default=None, help="log file (default stderr)")
     p.add_argument("--log-format", choices=("text", "json"), default=None)
     p.add_argument("--debug", action="store_true")
@@ -53,7 +54,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="use the systemd cgroup driver (not available: no systemd here)")
     p.add_argument("--config", default=None,
                    help="runtime config file (default $LIMPET_CONFIG or /etc/limpet/config.yaml)")
-    p.add_argument("--rootless", default=None, help="ignored (runc compatibility)")
+    p.add_argument("--rootless", default=None,
+                   help="true, false or auto (default: rootless when not root or in a user "
+                        "namespace): a rootless container gets no cgroup unless it sets limits")
     p.add_argument("--criu", default=None, help="ignored (runc compatibility)")
     p.add_argument("-v", "--version", action="store_true")
     verbs = p.add_subparsers(dest="verb", metavar="COMMAND", parser_class=_Parser)
@@ -253,8 +256,22 @@ def update_request(args: argparse.Namespace) -> dict[str, Any]:
     return request
 
 
+def _check_rootless(flag: str | None) -> None:
+    if flag not in (None, "auto", "true", "false"):
+        raise UsageError("--rootless", f"{flag!r}: expected true, false or auto")
+
+
+def _default_root() -> str:
+    """/run/limpet; for a user other than root, $XDG_RUNTIME_DIR/limpet when that is set
+    (runc's rule for its own directory)."""
+    runtime_dir = os.environ.get("XDG_RUNTIME_DIR")
+    if os.geteuid() != 0 and runtime_dir:
+        return os.path.join(runtime_dir, "limpet")
+    return DEFAULT_ROOT
+
+
 def _root(args: argparse.Namespace) -> str:
-    root = os.path.abspath(args.root or DEFAULT_ROOT)
+    root = os.path.abspath(args.root or _default_root())
     if os.path.lexists(root) and not os.path.isdir(root):
         raise UsageError("--root", f"{root} exists and is not a directory")
     return root
@@ -280,6 +297,7 @@ def cmd_create(args: argparse.Namespace, detach: bool = True, start: bool = Fals
                          "limpet has no systemd backend and this host runs no systemd")
     console_socket = os.path.abspath(args.console_socket) if args.console_socket else None
     root = _root(args)
+    _check_rootless(args.rootless)
     pid, sock = spawn_init(subreaper=not detach)
     from .create import CreateRequest, create  # after the fork: the init never needs it
 
@@ -288,7 +306,7 @@ def cmd_create(args: argparse.Namespace, detach: bool = True, start: bool = Fals
                         no_pivot=args.no_pivot, preserve_fds=args.preserve_fds,
                         listen_fds=listen_fds(),
                         config_file=args.config, foreground=not detach,
-                        tty=getattr(args, "tty", False))
+                        tty=getattr(args, "tty", False), rootless=args.rootless)
     state = create(req, pid, sock)
     if detach:
         if start:
@@ -526,8 +544,9 @@ def cmd_plan(args: argparse.Namespace, check_only: bool = False) -> int:
     from .create import CreateRequest, compile_bundle
 
     # Validated as `run` would take it (a terminal is bridged in the foreground).
+    _check_rootless(args.rootless)
     req = CreateRequest(args.id, os.path.abspath(args.bundle), _root(args),
-                        config_file=args.config, foreground=True)
+                        config_file=args.config, foreground=True, rootless=args.rootless)
     _spec, _raw, plan, _loaded = compile_bundle(req, os.path.join(_root(args), args.id))
     if check_only:
         if args.format == "json":

@@ -15,7 +15,30 @@ class HostInfo(Record):
     """Facts about the running kernel that validation and planning may depend on."""
 
     namespaces: frozenset[str] = field(default_factory=lambda: _host_namespaces())
-    rootless: bool = field(default_factory=lambda: os.geteuid() != 0)
+    #: rootless mode (runc's ``--rootless``): see :func:`rootless_mode`
+    rootless: bool = field(default_factory=lambda: rootless_mode(None))
+
+
+def in_user_namespace() -> bool:
+    """Whether this process runs in a user namespace other than the host's (the initial
+    one maps every id onto itself: "0 0 4294967295")."""
+    try:
+        with open("/proc/self/uid_map") as f:
+            return f.read().split() != ["0", "0", "4294967295"]
+    except OSError:
+        return False
+
+
+def rootless_mode(flag: str | None) -> bool:
+    """``--rootless true|false|auto`` (default auto, as runc): auto means not root, or root
+    of a user namespace that is not the host's (an engine's, such as rootless podman's)."""
+    if flag in (None, "auto"):
+        return os.geteuid() != 0 or in_user_namespace()
+    if flag in ("true", "false"):
+        return flag == "true"
+    from .errors import UsageError
+
+    raise UsageError("--rootless", f"{flag!r}: expected true, false or auto")
 
 
 _NS_FILES = {"pid": "pid", "network": "net", "mount": "mnt", "ipc": "ipc", "uts": "uts",

@@ -45,6 +45,7 @@ class CreateRequest(Record):
     foreground: bool = False           # ``run`` without -d
     tty: bool = False                  # ``run -t``: process.terminal, whatever config.json says
     console_fd: int | None = None      # the pty master, when run proxies the terminal
+    rootless: str | None = None        # --rootless: true, false or auto (None)
 
 
 def kill_and_reap(pid: int | None, reap: bool) -> None:
@@ -109,7 +110,7 @@ def compile_bundle(req: CreateRequest, state_dir: str) -> tuple[Any, Any, Any, A
     """
     with span("import the spec models and the planner"):
         from . import claims
-        from .context import HostInfo, PlanContext
+        from .context import HostInfo, PlanContext, rootless_mode
         from .plan import Plan
         from .spec import Spec, decode, load_config, unknown_fields
 
@@ -134,7 +135,8 @@ def compile_bundle(req: CreateRequest, state_dir: str) -> tuple[Any, Any, Any, A
     with span("claims"):
         claims.check(Spec, raw, loaded.claims)
     console = "socket" if req.console_socket else "foreground" if req.foreground else None
-    ctx = PlanContext(req.container_id, req.bundle, state_dir, HostInfo(),
+    ctx = PlanContext(req.container_id, req.bundle, state_dir,
+                      HostInfo(rootless=rootless_mode(req.rootless)),
                       options=loaded.options(), backends=chosen_backends(runtime_config, loaded),
                       no_pivot=req.no_pivot, console=console)
     # Each plugin's hooks are called one by one (not through pluggy's broadcast) so that

@@ -7,13 +7,24 @@ Lean: standard library and limpet.core.errors only.
 
 from __future__ import annotations
 
+import os
+
 from .errors import ExecutionError
 
 
 def write_id_maps(pid: int, uid: list[dict[str, int]], gid: list[dict[str, int]],
                   where: str) -> None:
     """Write ``/proc/PID/uid_map`` and ``gid_map``; a refusal names
-    ``{where}.uidMappings`` or ``{where}.gidMappings``."""
+    ``{where}.uidMappings`` or ``{where}.gidMappings``. A runtime that is not root must
+    deny setgroups(2) in the namespace first, or the kernel refuses its gid_map
+    (user_namespaces(7))."""
+    if os.geteuid() != 0:
+        try:
+            with open(f"/proc/{pid}/setgroups", "w") as f:
+                f.write("deny")
+        except OSError as exc:
+            raise ExecutionError(f"{where}.gidMappings", f"writing setgroups: {exc.strerror}",
+                                 errno=exc.errno) from None
     for kind, maps in (("uid", uid), ("gid", gid)):
         lines = "".join(f"{m['containerID']} {m['hostID']} {m['size']}\n" for m in maps)
         try:

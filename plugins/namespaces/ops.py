@@ -51,9 +51,14 @@ def unshare(ctx: Any, args: dict[str, Any]) -> None:
     flags = 0
     for ns_type in args["types"]:
         flags |= _flag(ns_type)
+    unprivileged = os.geteuid() != 0
     ctx.sys.unshare(flags)
     if "user" in args["types"]:
         ctx.new_user_namespace = True
+        if unprivileged:
+            # A runtime that is not root can write our id maps only while /proc/PID is
+            # its own: dumpable until become_root (runc's nsexec does the same).
+            ctx.sys.prctl(const("PR_SET_DUMPABLE"), 1)
     offsets = args.get("time_offsets")
     if offsets:
         lines = "".join(f"{clock} {o.get('secs', 0)} {o.get('nanosecs', 0)}\n"
@@ -63,7 +68,9 @@ def unshare(ctx: Any, args: dict[str, Any]) -> None:
 
 
 def become_root(ctx: Any, args: dict[str, Any]) -> None:
-    """After the id maps are written: act as uid/gid 0 of the new user namespace."""
+    """After the id maps are written: act as uid/gid 0 of the new user namespace, and be
+    non-dumpable again (see :func:`unshare`)."""
+    ctx.sys.prctl(const("PR_SET_DUMPABLE"), 0)
     os.setresgid(0, 0, 0)
     os.setresuid(0, 0, 0)
 

@@ -1,0 +1,144 @@
+"""Rootless mode (runc's ``--rootless``): limpet run by an unprivileged user (``nobody``,
+through setpriv) on a ``spec --rootless`` bundle, and the flag itself."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import LIMPET, Bundle, Result, Runtime, build_rootfs, run_in
+
+pytestmark = pytest.mark.root
+
+NOBODY = 65534
+AS_NOBODY = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+
+
+@dataclass
+class UserSide:
+    """A bundle and a state root that belong to ``nobody``."""
+
+    top: Path
+
+    @property
+    def bundle(self) -> Path:
+        return self.top / "bundle"
+
+    @property
+    def root(self) -> Path:
+        return self.top / "state"
+
+    def limpet(self, *args: str, env: dict[str, str] | None = None,
+               root: bool = True) -> Result:
+        """limpet as nobody, in the bundle. Files, not pipes: a created container's init
+        keeps its stdout and stderr open."""
+        flags = ["--root", str(self.root)] if root else []
+        environment = {"PATH": os.environ["PATH"],
+                       "LIMPET_CONFIG": "/nonexistent/limpet-test-config.yaml", **(env or {})}
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            proc = subprocess.run([*AS_NOBODY, LIMPET, *flags, *args], cwd=self.bundle,
+                                  stdout=out, stderr=err, timeout=60, env=environment)
+            out.seek(0)
+            err.seek(0)
+            return Result(proc.returncode, out.read().decode(errors="replace"),
+                          err.read().decode(errors="replace"))
+
+    def configure(self, script: str) -> None:
+        path = self.bundle / "config.json"
+        config = json.loads(path.read_text())
+        config["process"]["args"] = ["/bin/sh", "-c", script]
+        config["process"]["terminal"] = False
+        # runc's rootless spec binds the host's /dev/mqueue, which this host may not mount
+        config["mounts"] = [m for m in config["mounts"]
+                            if m["destination"] != "/dev/mqueue" or os.path.ismount(m["source"])]
+        path.write_text(json.dumps(config))
+
+
+@pytest.fixture
+def user_side() -> Iterator[UserSide]:
+    if subprocess.run([*AS_NOBODY, LIMPET, "--version"], capture_output=True).returncode:
+        pytest.skip(f"{LIMPET} cannot be run by nobody (a parent directory is not "
+                    "world-searchable)")
+    top = Path(tempfile.mkdtemp(prefix="limpet-rootless-"))
+    os.chmod(top, 0o755)
+    side = UserSide(top)
+    build_rootfs(side.bundle / "rootfs")
+    for path in (top, *top.rglob("*")):
+        os.chown(path, NOBODY, NOBODY, follow_symlinks=False)
+    result = side.limpet("spec", "--rootless", root=False)
+    assert result.returncode == 0, result.stderr
+    try:
+        yield side
+    finally:
+        for container in side.limpet("list", "-q").stdout.split():
+            side.limpet("delete", "--force", container)
+        shutil.rmtree(top, ignore_errors=True)
+
+
+def test_unprivileged_user_runs_a_container(user_side: UserSide) -> None:
+    """Root in the container is nobody on the host; setgroups is denied (an unprivileged
+    gid_map needs it); no cgroup is made (no limits asked)."""
+    user_side.configure("id -u; cat /proc/self/uid_map /proc/self/setgroups; "
+                        "cat /proc/self/cgroup | grep -c limpet-; true")
+    result = user_side.limpet("run", "rl1")
+    assert result.returncode == 0, result.stderr
+    lines = [line.split() for line in result.stdout.splitlines()]
+    assert lines[0] == ["0"]
+    assert lines[1] == ["0", str(NOBODY), "1"]
+    assert lines[2] == ["deny"]
+    assert lines[3] == ["0"]        # the container shares the runtime's cgroups
+    assert user_side.limpet("list", "-q").stdout.split() == []
+
+
+def test_unprivileged_lifecycle_and_its_state_root(user_side: UserSide) -> None:
+    """create, state, kill, delete by the user; without --root the state lives in
+    $XDG_RUNTIME_DIR/limpet (runc's rule), owned by the user."""
+    runtime_dir = user_side.top / "xdg"
+    runtime_dir.mkdir(mode=0o700)
+    os.chown(runtime_dir, NOBODY, NOBODY)
+    env = {"XDG_RUNTIME_DIR": str(runtime_dir)}
+    user_side.configure("sleep 300")
+    created = user_side.limpet("create", "rl2", env=env, root=False)
+    assert created.returncode == 0, created.stderr
+    try:
+        assert (runtime_dir / "limpet" / "rl2").stat().st_uid == NOBODY
+        state = json.loads(user_side.limpet("state", "rl2", env=env, root=False).stdout)
+        assert state["status"] == "created"
+        assert user_side.limpet("start", "rl2", env=env, root=False).returncode == 0
+        pid = json.loads(user_side.limpet("state", "rl2", env=env, root=False).stdout)["pid"]
+        assert Path(f"/proc/{pid}/status").read_text().count(f"\t{NOBODY}\t") >= 1
+        assert user_side.limpet("kill", "rl2", "KILL", env=env, root=False).returncode == 0
+    finally:
+        deleted = user_side.limpet("delete", "--force", "rl2", env=env, root=False)
+    assert deleted.returncode == 0, deleted.stderr
+    assert not (runtime_dir / "limpet" / "rl2").exists()
+
+
+def test_rootless_true_skips_the_cgroup_when_no_limits_are_set(
+        limpet: Runtime, bundle: Bundle) -> None:
+    """The flag as root: with --rootless true a container that asks for no limits gets
+    no cgroup of its own (runc's rootless rule); by default it gets /limpet-ID."""
+    script = "grep -c limpet- /proc/self/cgroup; true"
+    default = run_in(limpet, bundle, script)
+    assert default.returncode == 0, default.stderr
+    assert int(default.stdout) > 0
+    bundle.set_args("/bin/sh", "-c", script).write()
+    rootless = limpet("--rootless", "true", "run", "--bundle", str(bundle.path), "rl3")
+    assert rootless.returncode == 0, rootless.stderr
+    assert rootless.stdout.strip() == "0"
+
+
+def test_rootless_flag_takes_true_false_or_auto(limpet: Runtime, bundle: Bundle) -> None:
+    bundle.write()
+    result = limpet("--rootless", "maybe", "create", "--bundle", str(bundle.path), "rl4")
+    assert result.returncode == 2
+    assert "--rootless: 'maybe': expected true, false or auto" in result.stderr
+    assert limpet.containers() == []
