@@ -99,8 +99,14 @@ def make_one(path: str, where: str | None) -> bool:
         return mkdir(path)
     except OSError as exc:
         code = exc.errno or errno.EIO
+        hint = None
+        if code in (errno.EACCES, errno.EPERM, errno.EROFS) and os.geteuid() != 0:
+            hint = ("a rootless container gets a cgroup only when it sets linux.resources, "
+                    "and then needs a cgroup this user may write (a delegated cgroup v2 "
+                    "subtree); drop the limits, or set linux.cgroupsPath inside a delegated "
+                    "subtree")
         raise ExecutionError(where, f"creating cgroup {path}: {os.strerror(code)}",
-                             errno=code) from None
+                             errno=code, hint=hint) from None
 
 
 def make(mount: str, path: str, where: str | None) -> list[str]:

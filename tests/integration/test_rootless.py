@@ -98,6 +98,23 @@ def test_unprivileged_user_runs_a_container(user_side: UserSide) -> None:
     assert user_side.limpet("list", "-q").stdout.split() == []
 
 
+def test_unprivileged_limits_without_a_writable_cgroup_fail_with_a_hint(
+        user_side: UserSide) -> None:
+    """Limits need a cgroup the user may write; this host delegates none."""
+    user_side.configure("true")
+    path = user_side.bundle / "config.json"
+    config = json.loads(path.read_text())
+    config["linux"]["resources"] = {"pids": {"limit": 50}}
+    path.write_text(json.dumps(config))
+    result = user_side.limpet("run", "rl5")
+    assert result.returncode == 1
+    assert "linux.cgroupsPath: creating cgroup" in result.stderr
+    assert "Permission denied" in result.stderr
+    assert "a rootless container gets a cgroup only when it sets linux.resources" \
+        in result.stderr
+    assert user_side.limpet("list", "-q").stdout.split() == []
+
+
 def test_unprivileged_lifecycle_and_its_state_root(user_side: UserSide) -> None:
     """create, state, kill, delete by the user; without --root the state lives in
     $XDG_RUNTIME_DIR/limpet (runc's rule), owned by the user."""
