@@ -36,20 +36,25 @@ class UserSide:
     def root(self) -> Path:
         return self.top / "state"
 
-    def limpet(self, *args: str, env: dict[str, str] | None = None,
-               root: bool = True) -> Result:
+    def limpet(self, *args: str, env: dict[str, str] | None = None, root: bool = True,
+               wrapper: tuple[str, ...] = ()) -> Result:
         """limpet as nobody, in the bundle. Files, not pipes: a created container's init
         keeps its stdout and stderr open."""
         flags = ["--root", str(self.root)] if root else []
         environment = {"PATH": os.environ["PATH"],
                        "LIMPET_CONFIG": "/nonexistent/limpet-test-config.yaml", **(env or {})}
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-            proc = subprocess.run([*AS_NOBODY, LIMPET, *flags, *args], cwd=self.bundle,
+            proc = subprocess.run([*AS_NOBODY, *wrapper, LIMPET, *flags, *args], cwd=self.bundle,
                                   stdout=out, stderr=err, timeout=60, env=environment)
             out.seek(0)
             err.seek(0)
             return Result(proc.returncode, out.read().decode(errors="replace"),
                           err.read().decode(errors="replace"))
+
+    def limpet_in_user_namespace(self, *args: str) -> Result:
+        """limpet as root of a user namespace that maps only nobody (``unshare -r``), as a
+        rootless engine runs it: uid 0, yet rootless."""
+        return self.limpet(*args, wrapper=("unshare", "--user", "--map-root-user", "--mount"))
 
     def configure(self, script: str) -> None:
         path = self.bundle / "config.json"
@@ -96,6 +101,23 @@ def test_unprivileged_user_runs_a_container(user_side: UserSide) -> None:
     assert lines[2] == ["deny"]
     assert lines[3] == ["0"]        # the container shares the runtime's cgroups
     assert user_side.limpet("list", "-q").stdout.split() == []
+
+
+def test_root_of_an_engine_user_namespace_is_rootless(user_side: UserSide) -> None:
+    """uid 0 in a user namespace that is not the host's: auto detects rootless (no cgroup),
+    and the container's own user namespace maps that root."""
+    path = user_side.bundle / "config.json"
+    config = json.loads(path.read_text())
+    for key in ("uidMappings", "gidMappings"):   # ids as the engine's namespace sees them
+        config["linux"][key] = [{"containerID": 0, "hostID": 0, "size": 1}]
+    path.write_text(json.dumps(config))
+    user_side.configure("id -u; cat /proc/self/uid_map; grep -c limpet- /proc/self/cgroup; true")
+    result = user_side.limpet_in_user_namespace("run", "rl6")
+    assert result.returncode == 0, result.stderr
+    lines = [line.split() for line in result.stdout.splitlines()]
+    assert lines[0] == ["0"]
+    assert lines[1] == ["0", "0", "1"]     # as the engine's namespace sees it (nobody outside)
+    assert lines[2] == ["0"]
 
 
 def test_unprivileged_limits_without_a_writable_cgroup_fail_with_a_hint(
