@@ -262,10 +262,17 @@ def _check_rootless(flag: str | None) -> None:
 
 
 def _default_root() -> str:
-    """/run/limpet; for a user other than root, $XDG_RUNTIME_DIR/limpet when that is set
-    (runc's rule for its own directory)."""
+    """/run/limpet, or $XDG_RUNTIME_DIR/limpet when that is set and the caller is not the
+    host's root: another user, or root of a user namespace (a rootless engine's) unless
+    $USER says root. runc's rule (shouldHonorXDGRuntimeDir) for its own directory."""
     runtime_dir = os.environ.get("XDG_RUNTIME_DIR")
-    if os.geteuid() != 0 and runtime_dir:
+    if not runtime_dir:
+        return DEFAULT_ROOT
+    if os.geteuid() != 0:
+        return os.path.join(runtime_dir, "limpet")
+    from .idmaps import in_user_namespace
+
+    if in_user_namespace() and os.environ.get("USER") != "root":
         return os.path.join(runtime_dir, "limpet")
     return DEFAULT_ROOT
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from .idmaps import in_user_namespace
 from .record import Record, field
 
 TYPE_CHECKING = False
@@ -17,16 +18,6 @@ class HostInfo(Record):
     namespaces: frozenset[str] = field(default_factory=lambda: _host_namespaces())
     #: rootless mode (runc's ``--rootless``): see :func:`rootless_mode`
     rootless: bool = field(default_factory=lambda: rootless_mode(None))
-
-
-def in_user_namespace() -> bool:
-    """Whether this process runs in a user namespace other than the host's (the initial
-    one maps every id onto itself: "0 0 4294967295")."""
-    try:
-        with open("/proc/self/uid_map") as f:
-            return f.read().split() != ["0", "0", "4294967295"]
-    except OSError:
-        return False
 
 
 def rootless_mode(flag: str | None) -> bool:

@@ -1,6 +1,6 @@
-"""Writing a new user namespace's id maps from the runtime side
-(config-linux.md#user-namespace-mappings; the same format serves config.md#mounts
-``uidMappings``/``gidMappings``).
+"""User namespace id maps (config-linux.md#user-namespace-mappings; the same format serves
+config.md#mounts ``uidMappings``/``gidMappings``): writing a new namespace's from the runtime
+side, and telling whether this process is in the host's.
 
 Lean: standard library and limpet.core.errors only.
 """
@@ -33,3 +33,13 @@ def write_id_maps(pid: int, uid: list[dict[str, int]], gid: list[dict[str, int]]
         except OSError as exc:
             raise ExecutionError(f"{where}.{kind}Mappings", f"writing {kind}_map: "
                                  f"{exc.strerror}", errno=exc.errno) from None
+
+
+def in_user_namespace() -> bool:
+    """Whether this process runs in a user namespace other than the host's (the initial
+    one maps every id onto itself: "0 0 4294967295")."""
+    try:
+        with open("/proc/self/uid_map") as f:
+            return f.read().split() != ["0", "0", "4294967295"]
+    except OSError:
+        return False

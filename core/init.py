@@ -32,6 +32,7 @@ from .cgroupwarm import keep_warm
 from .entrypoints import resolve
 from .errors import ExecutionError, LimpetError, ProgramNotFound, os_error
 from .fds import cloexec_above
+from .idmaps import in_user_namespace
 from .plan import RESOLVE_BEFORE, WAIT_BEFORE, phases_from_json
 from .syscalls import Syscalls, const
 from .trace import ENABLED as TRACE  # LIMPET_TRACE=1: each phase on the init's side
@@ -62,8 +63,10 @@ class InitContext:
         self.in_container = False       # after the pid-namespace fork
         self.host_pid = 0               # the container process's pid on the host
         self.pivoted = False            # after pivot_root: "/" is the container's root
-        #: set by the namespaces plugin's ops: a new user namespace restricts mknod etc.
-        self.new_user_namespace = False
+        #: whether the container's processes are in a user namespace other than the host's,
+        #: which restricts mknod etc.: the runtime's own (a rootless engine's), or one the
+        #: namespaces plugin's ops join or create (they set it)
+        self.new_user_namespace = in_user_namespace()
         self.state_dir_fd = -1
         #: exec.fifo's write end after ``start`` opened it: open until execve closes it
         #: (close-on-exec); an error of a later phase is written to it for ``start``

@@ -16,6 +16,8 @@ PACKAGES+=(runc crun)
 PACKAGES+=(golang-github-containers-common)
 # The engines the engine tests drive with limpet as their runtime (tests/engines).
 PACKAGES+=(podman conmon containerd docker.io)
+# newuidmap/newgidmap: rootless podman's user namespace (tests/engines/test_podman_rootless.py).
+PACKAGES+=(uidmap)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

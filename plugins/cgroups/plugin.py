@@ -138,12 +138,26 @@ def unsupported(resources: Any) -> str | None:
 
 
 def _wanted(spec: Any, ctx: Any) -> bool:
-    """Rootless without any cgroup request: no cgroup at all (runc ignores cgroup errors of
-    rootless containers that set no limits)."""
+    """A rootless container gets a cgroup only when it sets a limit: runc ignores the
+    cgroup errors of rootless containers that set none, and rootless podman on cgroup v1
+    sends an empty ``resources`` and no ``cgroupsPath``."""
     if not ctx.host.rootless:
         return True
     linux = spec.linux
-    return bool(linux and (linux.cgroups_path or linux.resources))
+    return bool(linux and _sets_something(linux.resources))
+
+
+def _sets_something(value: Any) -> bool:
+    """Whether a spec value holds any setting (an object whose fields are all unset, or
+    an empty list or object, holds none)."""
+    if value is None:
+        return False
+    fields = getattr(value, "_fields", None)
+    if fields is not None:
+        return any(_sets_something(getattr(value, name)) for name, _, _, _ in fields)
+    if isinstance(value, (list, dict)):
+        return bool(value)
+    return True
 
 
 def _cgroup(spec: Any, ctx: Any) -> paths.CgroupPath:

@@ -41,6 +41,8 @@ def join(ctx: Any, args: dict[str, Any]) -> None:
             except OSError as exc:
                 raise ExecutionError(item["where"], f"cannot join {item['type']} namespace "
                                      f"{item['path']}: {exc.strerror}", errno=exc.errno) from None
+            if item["type"] == "user":
+                ctx.new_user_namespace = True
     finally:
         for fd, _ in fds:
             os.close(fd)
