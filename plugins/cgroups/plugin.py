@@ -138,13 +138,13 @@ def unsupported(resources: Any) -> str | None:
 
 
 def _wanted(spec: Any, ctx: Any) -> bool:
-    """A rootless container gets a cgroup only when it sets a limit: runc ignores the
-    cgroup errors of rootless containers that set none, and rootless podman on cgroup v1
-    sends an empty ``resources`` and no ``cgroupsPath``."""
+    """A rootless container gets a cgroup only when it names one or sets a limit (runc
+    ignores the cgroup errors of rootless containers that set none). An empty
+    ``resources``, as rootless podman sends on cgroup v1, sets none."""
     if not ctx.host.rootless:
         return True
     linux = spec.linux
-    return bool(linux and _sets_something(linux.resources))
+    return bool(linux and (linux.cgroups_path or _sets_something(linux.resources)))
 
 
 def _sets_something(value: Any) -> bool:

@@ -760,6 +760,15 @@ def test_rootless_without_cgroup_request_plans_nothing(fake_v1: FakeCgroupFS) ->
     assert "cgroup-create" in plan.kinds()
 
 
+@pytest.mark.parametrize("resources", [{}, {"memory": {}, "devices": []}])
+def test_rootless_with_empty_resources_plans_nothing(fake_v1: FakeCgroupFS,
+                                                     resources: dict[str, Any]) -> None:
+    """Rootless podman on cgroup v1 sends "resources": {} and no cgroupsPath."""
+    assert make_plan(fake_v1, make_spec(resources=resources), rootless=True).kinds() == set()
+    limited = make_spec(resources={"pids": {"limit": 5}})
+    assert "cgroup-create" in make_plan(fake_v1, limited, rootless=True).kinds()
+
+
 # --- conversions --------------------------------------------------------------------------
 
 @pytest.mark.parametrize("shares, weight", [(2, 1), (1024, 39), (262144, 10000), (512, 20)])
