@@ -72,7 +72,7 @@ def _maps(mappings: Any) -> list[dict[str, int]]:
             for m in mappings or []]
 
 
-def _validate_idmap(spec: Any, m: Any, where: str, is_bind: bool) -> None:
+def _validate_idmap(spec: Any, ctx: Any, m: Any, where: str, is_bind: bool) -> None:
     """config.md#mounts uidMappings/gidMappings and the idmap/ridmap options (runc's rules:
     bind mounts only; without mappings, the container's user namespace gives them)."""
     options = m.options or []
@@ -88,10 +88,14 @@ def _validate_idmap(spec: Any, m: Any, where: str, is_bind: bool) -> None:
     asked = [j for j, option in enumerate(options) if option in ("idmap", "ridmap")]
     if not (m.uid_mappings or asked):
         return
+    at = f"{where}.options[{asked[0]}]" if asked else f"{where}.uidMappings"
     if not is_bind:
-        at = f"{where}.options[{asked[0]}]" if asked else f"{where}.uidMappings"
         raise SpecError(at, "id-mapped mounts are supported for bind mounts only (add "
                         "\"bind\" or \"rbind\" to the options)")
+    if ctx.host.rootless:
+        raise SpecError(at, "id-mapped mounts are not supported for rootless containers: "
+                        "mapping a mount needs CAP_SYS_ADMIN in the host's user namespace "
+                        "(as in runc)")
     if not m.uid_mappings and not _has_user_namespace(spec):
         raise SpecError(f"{where}.options[{asked[0]}]", f"{options[asked[0]]!r} without "
                         "uidMappings and gidMappings takes the container's user namespace "
@@ -117,7 +121,7 @@ def limpet_validate(spec: Any, ctx: Any) -> None:
             raise SpecError(f"{where}.destination", f"{m.destination!r} must not contain '..'")
         options = m.options or []
         is_bind = m.type == "bind" or "bind" in options or "rbind" in options
-        _validate_idmap(spec, m, where, is_bind)
+        _validate_idmap(spec, ctx, m, where, is_bind)
         if is_bind:
             if not m.source:
                 raise SpecError(f"{where}.source", "a bind mount needs a source")

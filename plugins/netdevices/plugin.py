@@ -58,6 +58,9 @@ def limpet_validate(spec: Any, ctx: Any) -> None:
     devices = spec.linux.net_devices if spec.linux else None
     if not devices:
         return
+    if ctx.host.rootless:
+        raise SpecError(WHERE, "moving network devices is not supported for rootless "
+                        "containers: it needs CAP_NET_ADMIN in the host's network namespace")
     if not _network_namespace(spec):
         raise SpecError(WHERE, "moving network devices needs a network namespace: without one "
                         "they would stay in the host's (add {\"type\": \"network\"})")

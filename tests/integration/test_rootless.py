@@ -11,6 +11,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -134,6 +135,33 @@ def test_unprivileged_limits_without_a_writable_cgroup_fail_with_a_hint(
     assert "Permission denied" in result.stderr
     assert "a rootless container gets a cgroup only when it sets linux.resources" \
         in result.stderr
+    assert user_side.limpet("list", "-q").stdout.split() == []
+
+
+@pytest.mark.parametrize(("field", "value", "where", "says"), [
+    ("mounts", {"destination": "/m", "type": "bind", "source": "/tmp",
+                "options": ["rbind", "idmap"],
+                "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}],
+                "gidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]},
+     "options[1]", "id-mapped mounts are not supported for rootless containers"),
+    ("netDevices", {"lo": {"name": "x"}}, "linux.netDevices",
+     "moving network devices is not supported for rootless containers")])
+def test_what_needs_the_host_root_is_refused_up_front(user_side: UserSide, field: str,
+                                                      value: Any, where: str,
+                                                      says: str) -> None:
+    """Id-mapped mounts and netDevices need the host's root: refused at validation, naming
+    the field, rather than by the kernel halfway through create."""
+    user_side.configure("true")
+    path = user_side.bundle / "config.json"
+    config = json.loads(path.read_text())
+    if field == "mounts":
+        config["mounts"].append(value)
+    else:
+        config["linux"]["netDevices"] = value
+    path.write_text(json.dumps(config))
+    result = user_side.limpet("run", "rl7")
+    assert result.returncode == 1
+    assert where in result.stderr and says in result.stderr, result.stderr
     assert user_side.limpet("list", "-q").stdout.split() == []
 
 
