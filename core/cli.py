@@ -310,7 +310,8 @@ def cmd_create(args: argparse.Namespace, detach: bool = True, start: bool = Fals
 
     req = CreateRequest(args.container_id, os.path.abspath(args.bundle), root,
                         pid_file=args.pid_file, console_socket=console_socket,
-                        no_pivot=args.no_pivot, preserve_fds=args.preserve_fds,
+                        no_pivot=args.no_pivot, no_new_keyring=args.no_new_keyring,
+                        preserve_fds=args.preserve_fds,
                         listen_fds=listen_fds(),
                         config_file=args.config, foreground=not detach,
                         tty=getattr(args, "tty", False), rootless=args.rootless)

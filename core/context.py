@@ -50,6 +50,7 @@ class PlanContext(Record):
     options: dict[str, Any] = field(default_factory=dict)   # plugin name -> options model
     backends: dict[str, Any] = field(default_factory=dict)  # area -> chosen backend
     no_pivot: bool = False
+    no_new_keyring: bool = False   # create --no-new-keyring: keep the caller's session keyring
     #: where a terminal's pty master goes: "socket" (--console-socket), "foreground"
     #: (``run`` without -d proxies it), or None (no terminal possible)
     console: str | None = None

@@ -39,6 +39,7 @@ class CreateRequest(Record):
     pid_file: str | None = None
     console_socket: str | None = None
     no_pivot: bool = False
+    no_new_keyring: bool = False
     preserve_fds: int = 0
     listen_fds: int = 0                # LISTEN_FDS of the caller (socket activation)
     config_file: str | None = None
@@ -138,7 +139,8 @@ def compile_bundle(req: CreateRequest, state_dir: str) -> tuple[Any, Any, Any, A
     ctx = PlanContext(req.container_id, req.bundle, state_dir,
                       HostInfo(rootless=rootless_mode(req.rootless)),
                       options=loaded.options(), backends=chosen_backends(runtime_config, loaded),
-                      no_pivot=req.no_pivot, console=console)
+                      no_pivot=req.no_pivot, no_new_keyring=req.no_new_keyring,
+                      console=console)
     # Each plugin's hooks are called one by one (not through pluggy's broadcast) so that
     # errors and LIMPET_TRACE timings name the plugin.
     for name, plugin in loaded.loaded.items():

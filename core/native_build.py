@@ -43,6 +43,9 @@ int limpet_bpf_prog_attach_cgroup_device(int cgroup_fd, int prog_fd);
 int limpet_bpf_prog_detach_cgroup_device(int cgroup_fd, int prog_fd);
 int limpet_bpf_prog_query_cgroup_device(int cgroup_fd, uint32_t *ids, uint32_t *count);
 int limpet_bpf_prog_get_fd_by_id(uint32_t id);
+long limpet_keyctl_join_session(const char *name);
+long limpet_keyctl_setperm(long id, uint32_t perm);
+long limpet_keyctl_describe(long id, char *buffer, unsigned long size);
 
 #define MS_RDONLY ...
 #define MS_NOSUID ...
@@ -186,6 +189,7 @@ SOURCE = r"""
 #include <linux/sched.h>
 #include <linux/ioprio.h>
 #include <linux/mempolicy.h>
+#include <linux/keyctl.h>
 
 /* <sys/mount.h> clashes with <linux/mount.h> on glibc 2.36: declare what we use. */
 extern int mount(const char *, const char *, const char *, unsigned long, const void *);
@@ -194,6 +198,18 @@ extern int umount2(const char *, int);
 #ifndef CLONE_NEWTIME
 #define CLONE_NEWTIME 0x00000080
 #endif
+
+long limpet_keyctl_join_session(const char *name) {
+    return syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name);
+}
+
+long limpet_keyctl_setperm(long id, uint32_t perm) {
+    return syscall(SYS_keyctl, KEYCTL_SETPERM, id, perm);
+}
+
+long limpet_keyctl_describe(long id, char *buffer, unsigned long size) {
+    return syscall(SYS_keyctl, KEYCTL_DESCRIBE, id, buffer, size);
+}
 
 int limpet_pivot_root(const char *new_root, const char *put_old) {
     return syscall(SYS_pivot_root, new_root, put_old);

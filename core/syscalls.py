@@ -88,6 +88,21 @@ class Syscalls:
         _check(_n.lib.limpet_move_mount(from_fd, _c(from_path), to_fd, _c(to_path), flags),
                "move_mount", to_path)
 
+    def join_session_keyring(self, name: str) -> int:
+        """keyctl(KEYCTL_JOIN_SESSION_KEYRING): join (or create) the session keyring
+        ``name``; returns its serial."""
+        return _check(_n.lib.limpet_keyctl_join_session(_c(name)), "keyctl join", name)
+
+    def keyctl_setperm(self, key: int, perm: int) -> None:
+        _check(_n.lib.limpet_keyctl_setperm(key, perm), "keyctl setperm")
+
+    def keyctl_describe(self, key: int) -> str:
+        """``type;uid;gid;perm;description`` (perm in hex), as keyctl_describe(3)."""
+        buffer = _n.ffi.new("char[]", 512)
+        size = _check(_n.lib.limpet_keyctl_describe(key, buffer, 512), "keyctl describe")
+        text: str = _n.ffi.string(buffer, min(size, 512)).decode()
+        return text
+
     def openat2(self, dfd: int, path: str, flags: int, mode: int, resolve: int) -> int:
         return _check(_n.lib.limpet_openat2(dfd, _c(path), flags, mode, resolve), "open", path)
 

@@ -23,6 +23,7 @@ from limpet.core.errors import SpecError
 from limpet.core.log import log
 from limpet.core.pluginapi import PluginInfo, hookimpl
 
+from . import keyring
 from .names import CAP_NUMBER, CAPABILITIES, MEMORY_POLICY_MODES, RLIMITS, last_cap
 
 TYPE_CHECKING = False
@@ -104,6 +105,8 @@ def limpet_op_handlers() -> dict[str, str]:
         "exec-affinity-final": f"{PKG}.affinity:set_final",
         "apparmor-exec-profile": f"{PKG}.lsm:apparmor_exec_profile",
         "selinux-exec-label": f"{PKG}.lsm:selinux_exec_label",
+        "record-session-keyring": f"{PKG}.keyring:record",
+        "join-session-keyring": f"{PKG}.keyring:join",
     }
 
 
@@ -171,6 +174,7 @@ def limpet_plan(spec: Any, plan: Any, ctx: Any) -> None:
                         cwd=spec.process.cwd)
     _plan_part(spec, plan, "oom")
     _plan_part(spec, plan, "sysctl")
+    keyring.plan(spec, plan, ctx)
     _plan_process(spec, plan, exec_mode=False)
     _plan_part(spec, plan, "personality")
 
@@ -190,6 +194,7 @@ def limpet_plan_exec(spec: Any, plan: Any, ctx: Any) -> None:
                         cwd=spec.process.cwd)
     _plan_part(spec, plan, "oom")
     _plan_part(spec, plan, "affinity", "plan_exec")
+    keyring.plan_exec(spec, plan, ctx)
     _plan_process(spec, plan, exec_mode=True)
 
 

@@ -147,3 +147,11 @@ def test_a_third_party_plugin_plans_exec_too(unit_bundle: UnitBundle, plugin_set
     plan = _plan(unit_bundle, marker=1)
     assert seen == [(["/bin/echo", "hi"], os.getpid(), {"marker": 1})]
     assert "vendor-op" in _kinds(plan)["process"]
+
+
+def test_exec_joins_the_session_keyring_create_made(unit_bundle: UnitBundle) -> None:
+    joined = [op.args for op in _plan(unit_bundle, sessionKeyring="_ses.c1").ops("process")
+              if op.kind == "join-session-keyring"]
+    assert joined == [{"name": "_ses.c1", "search": 0}]    # its permissions were set by create
+    none = [op for op in _plan(unit_bundle).ops("process") if op.kind == "join-session-keyring"]
+    assert none == []                                      # create --no-new-keyring
