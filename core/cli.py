@@ -256,9 +256,13 @@ def update_request(args: argparse.Namespace) -> dict[str, Any]:
     return request
 
 
-def _check_rootless(flag: str | None) -> None:
-    if flag not in (None, "auto", "true", "false"):
-        raise UsageError("--rootless", f"{flag!r}: expected true, false or auto")
+def _rootless(flag: str | None) -> bool | None:
+    """``--rootless true|false|auto``: True, False, or None for auto (decided at create)."""
+    if flag in (None, "auto"):
+        return None
+    if flag in ("true", "false"):
+        return flag == "true"
+    raise UsageError("--rootless", f"{flag!r}: expected true, false or auto")
 
 
 def _default_root() -> str:
@@ -304,7 +308,7 @@ def cmd_create(args: argparse.Namespace, detach: bool = True, start: bool = Fals
                          "limpet has no systemd backend and this host runs no systemd")
     console_socket = os.path.abspath(args.console_socket) if args.console_socket else None
     root = _root(args)
-    _check_rootless(args.rootless)
+    rootless = _rootless(args.rootless)
     pid, sock = spawn_init(subreaper=not detach)
     from .create import CreateRequest, create  # after the fork: the init never needs it
 
@@ -314,7 +318,7 @@ def cmd_create(args: argparse.Namespace, detach: bool = True, start: bool = Fals
                         preserve_fds=args.preserve_fds,
                         listen_fds=listen_fds(),
                         config_file=args.config, foreground=not detach,
-                        tty=getattr(args, "tty", False), rootless=args.rootless)
+                        tty=getattr(args, "tty", False), rootless=rootless)
     state = create(req, pid, sock)
     if detach:
         if start:
@@ -552,9 +556,9 @@ def cmd_plan(args: argparse.Namespace, check_only: bool = False) -> int:
     from .create import CreateRequest, compile_bundle
 
     # Validated as `run` would take it (a terminal is bridged in the foreground).
-    _check_rootless(args.rootless)
     req = CreateRequest(args.id, os.path.abspath(args.bundle), _root(args),
-                        config_file=args.config, foreground=True, rootless=args.rootless)
+                        config_file=args.config, foreground=True,
+                        rootless=_rootless(args.rootless))
     _spec, _raw, plan, _loaded = compile_bundle(req, os.path.join(_root(args), args.id))
     if check_only:
         if args.format == "json":

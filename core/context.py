@@ -16,20 +16,14 @@ class HostInfo(Record):
     """Facts about the running kernel that validation and planning may depend on."""
 
     namespaces: frozenset[str] = field(default_factory=lambda: _host_namespaces())
-    #: rootless mode (runc's ``--rootless``): see :func:`rootless_mode`
-    rootless: bool = field(default_factory=lambda: rootless_mode(None))
+    #: rootless mode: ``--rootless true|false``, else :func:`auto_rootless`
+    rootless: bool = field(default_factory=lambda: auto_rootless())
 
 
-def rootless_mode(flag: str | None) -> bool:
-    """``--rootless true|false|auto`` (default auto, as runc): auto means not root, or root
-    of a user namespace that is not the host's (an engine's, such as rootless podman's)."""
-    if flag in (None, "auto"):
-        return os.geteuid() != 0 or in_user_namespace()
-    if flag in ("true", "false"):
-        return flag == "true"
-    from .errors import UsageError
-
-    raise UsageError("--rootless", f"{flag!r}: expected true, false or auto")
+def auto_rootless() -> bool:
+    """``--rootless auto`` (the default, as runc): not root, or root of a user namespace
+    that is not the host's (an engine's, such as rootless podman's)."""
+    return os.geteuid() != 0 or in_user_namespace()
 
 
 _NS_FILES = {"pid": "pid", "network": "net", "mount": "mnt", "ipc": "ipc", "uts": "uts",

@@ -46,7 +46,7 @@ class CreateRequest(Record):
     foreground: bool = False           # ``run`` without -d
     tty: bool = False                  # ``run -t``: process.terminal, whatever config.json says
     console_fd: int | None = None      # the pty master, when run proxies the terminal
-    rootless: str | None = None        # --rootless: true, false or auto (None)
+    rootless: bool | None = None       # --rootless true/false; None: auto (HostInfo's)
 
 
 def kill_and_reap(pid: int | None, reap: bool) -> None:
@@ -111,7 +111,7 @@ def compile_bundle(req: CreateRequest, state_dir: str) -> tuple[Any, Any, Any, A
     """
     with span("import the spec models and the planner"):
         from . import claims
-        from .context import HostInfo, PlanContext, rootless_mode
+        from .context import HostInfo, PlanContext
         from .plan import Plan
         from .spec import Spec, decode, load_config, unknown_fields
 
@@ -136,8 +136,8 @@ def compile_bundle(req: CreateRequest, state_dir: str) -> tuple[Any, Any, Any, A
     with span("claims"):
         claims.check(Spec, raw, loaded.claims)
     console = "socket" if req.console_socket else "foreground" if req.foreground else None
-    ctx = PlanContext(req.container_id, req.bundle, state_dir,
-                      HostInfo(rootless=rootless_mode(req.rootless)),
+    host = HostInfo() if req.rootless is None else HostInfo(rootless=req.rootless)
+    ctx = PlanContext(req.container_id, req.bundle, state_dir, host,
                       options=loaded.options(), backends=chosen_backends(runtime_config, loaded),
                       no_pivot=req.no_pivot, no_new_keyring=req.no_new_keyring,
                       console=console)

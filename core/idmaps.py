@@ -11,6 +11,17 @@ import os
 
 from .errors import ExecutionError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+
+def as_maps(mappings: Any) -> list[dict[str, int]]:
+    """Spec ``LinuxIDMapping`` objects as the dicts a plan carries and
+    :func:`write_id_maps` takes."""
+    return [{"containerID": m.container_id, "hostID": m.host_id, "size": m.size}
+            for m in mappings or []]
+
 
 def write_id_maps(pid: int, uid: list[dict[str, int]], gid: list[dict[str, int]],
                   where: str) -> None:

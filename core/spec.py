@@ -15,7 +15,8 @@ The model classes and their field tables (:mod:`.spectable`) are generated from 
 reference models of :mod:`.specmodels`, and checked by :mod:`.specbase`'s walker: the same
 result and the same errors, without importing pydantic on every ``create``.
 
-Public API: :func:`load_config`, :func:`load_state`, :func:`load_features`, :class:`Spec`,
+Public API: :func:`load_config`, :func:`load_state`, :func:`load_features`, :func:`namespace`,
+:class:`Spec`,
 :class:`State`, :class:`Features` (and every other model class), :func:`unknown_fields`,
 :func:`dump`, :func:`fields`.
 """
@@ -45,6 +46,7 @@ __all__ = [
     "load_features",
     "load_state",
     "model_in",
+    "namespace",
     "unknown_fields",
 ]
 
@@ -91,6 +93,14 @@ def load_config(source: str | bytes | dict[str, Any], *, origin: str = "config.j
 def load_state(source: str | bytes | dict[str, Any], *, origin: str = "state.json") -> State:
     """Parse and validate a runtime state document (runtime.md#state)."""
     return _load(State, source, origin)
+
+
+def namespace(spec: Spec, kind: str) -> Any:
+    """The ``linux.namespaces`` entry of type ``kind`` (config-linux.md#namespaces), or
+    None: its ``path`` says whether it is joined (set) or new (None)."""
+    if spec.linux is None:
+        return None
+    return next((ns for ns in spec.linux.namespaces or [] if ns.type == kind), None)
 
 
 def load_features(

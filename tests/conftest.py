@@ -89,6 +89,21 @@ class Result:
     stderr: str
 
 
+def run_to_files(cmd: list[str], env: dict[str, str], input: str | None = None,
+                 timeout: float = 60, cwd: Path | None = None) -> Result:
+    """Run a limpet command line. Files, not pipes: a created container's init inherits
+    stdout/stderr and keeps them open (as under an engine), so waiting for a pipe's EOF
+    would hang."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        data = None if input is None else input.encode()
+        proc = subprocess.run(cmd, stdout=out, stderr=err, input=data, timeout=timeout,
+                              env=env, cwd=cwd)
+        out.seek(0)
+        err.seek(0)
+        return Result(proc.returncode, out.read().decode(errors="replace"),
+                      err.read().decode(errors="replace"))
+
+
 @dataclass
 class Runtime:
     """Runs the limpet CLI against a private state root."""
@@ -103,17 +118,10 @@ class Runtime:
         env = {**os.environ, **self.extra_env}
         if self.config_file:
             env["LIMPET_CONFIG"] = self.config_file
-        # Files, not pipes: a created container's init inherits stdout/stderr and keeps
-        # them open (as under an engine), so waiting for a pipe's EOF would hang.
-        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-            proc = subprocess.run(cmd, stdout=out, stderr=err, input=input, text=True,
-                                  timeout=timeout, env=env)
-            out.seek(0)
-            err.seek(0)
-            result = Result(proc.returncode, out.read().decode(errors="replace"),
-                            err.read().decode(errors="replace"))
-        if check and proc.returncode != 0:
-            raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr}")
+        result = run_to_files(cmd, env=env, input=input, timeout=timeout)
+        if check and result.returncode != 0:
+            raise AssertionError(f"{' '.join(cmd)} failed ({result.returncode}):\n"
+                                 f"{result.stderr}")
         return result
 
     def state(self, container_id: str) -> dict[str, Any]:

@@ -7,7 +7,9 @@ from __future__ import annotations
 import os
 
 from limpet.core.errors import SpecError
+from limpet.core.idmaps import as_maps
 from limpet.core.pluginapi import PluginInfo, hookimpl
+from limpet.core.spec import namespace
 
 from .flags import FLAGS, PROPAGATION, RECURSIVE, SPECIAL
 
@@ -59,17 +61,8 @@ def rootfs_path(spec: Any, bundle: str) -> str:
 
 
 def _has_new_namespace(spec: Any, kind: str) -> bool:
-    return any(ns.type == kind and ns.path is None
-               for ns in (spec.linux.namespaces or [] if spec.linux else []))
-
-
-def _has_user_namespace(spec: Any) -> bool:
-    return any(ns.type == "user" for ns in (spec.linux.namespaces or [] if spec.linux else []))
-
-
-def _maps(mappings: Any) -> list[dict[str, int]]:
-    return [{"containerID": m.container_id, "hostID": m.host_id, "size": m.size}
-            for m in mappings or []]
+    entry = namespace(spec, kind)
+    return entry is not None and entry.path is None
 
 
 def _validate_idmap(spec: Any, ctx: Any, m: Any, where: str, is_bind: bool) -> None:
@@ -96,7 +89,7 @@ def _validate_idmap(spec: Any, ctx: Any, m: Any, where: str, is_bind: bool) -> N
         raise SpecError(at, "id-mapped mounts are not supported for rootless containers: "
                         "mapping a mount needs CAP_SYS_ADMIN in the host's user namespace "
                         "(as in runc)")
-    if not m.uid_mappings and not _has_user_namespace(spec):
+    if not m.uid_mappings and namespace(spec, "user") is None:
         raise SpecError(f"{where}.options[{asked[0]}]", f"{options[asked[0]]!r} without "
                         "uidMappings and gidMappings takes the container's user namespace "
                         "mapping, and the container has no user namespace")
@@ -159,8 +152,8 @@ def limpet_plan(spec: Any, plan: Any, ctx: Any) -> None:
         if m.type == "cgroup":
             extra["cgroupns"] = _has_new_namespace(spec, "cgroup")
         if is_bind and (m.uid_mappings or "idmap" in opts or "ridmap" in opts):
-            extra["idmap"] = {"recursive": "ridmap" in opts, "uid": _maps(m.uid_mappings),
-                              "gid": _maps(m.gid_mappings)}
+            extra["idmap"] = {"recursive": "ridmap" in opts, "uid": as_maps(m.uid_mappings),
+                              "gid": as_maps(m.gid_mappings)}
         plan.add("mounts", "mount", f"mounts[{i}]", destination=m.destination, type=m.type,
                  source=source, options=opts, symlinks=symlinks, **extra)
     plan.add("pivot", "pivot-root", "root", no_pivot=ctx.no_pivot,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 
 from limpet.core.errors import SpecError
+from limpet.core.idmaps import as_maps
 from limpet.core.pluginapi import PluginInfo, hookimpl
 
 from .kinds import NAMESPACES
@@ -86,11 +87,6 @@ def limpet_validate(spec: Any, ctx: Any) -> None:
                             "(add {\"type\": \"uts\"} to linux.namespaces)")
 
 
-def _maps(mappings: Any) -> list[dict[str, int]]:
-    return [{"containerID": m.container_id, "hostID": m.host_id, "size": m.size}
-            for m in mappings or []]
-
-
 @hookimpl
 def limpet_plan(spec: Any, plan: Any, ctx: Any) -> None:
     namespaces = _namespaces(spec)
@@ -103,7 +99,7 @@ def limpet_plan(spec: Any, plan: Any, ctx: Any) -> None:
     elif "user" in new:
         plan.add("user-namespace", "unshare", "linux.namespaces", types=["user"])
         plan.add("id-maps", "write-id-maps", "linux.uidMappings",
-                 uid=_maps(spec.linux.uid_mappings), gid=_maps(spec.linux.gid_mappings))
+                 uid=as_maps(spec.linux.uid_mappings), gid=as_maps(spec.linux.gid_mappings))
         plan.add("namespaces", "become-root", "linux.uidMappings")
     others = [j for j in joins if j["type"] != "user"]
     if others:

@@ -8,6 +8,7 @@ import _socket
 
 from limpet.core.errors import SpecError
 from limpet.core.pluginapi import PluginInfo, hookimpl
+from limpet.core.spec import namespace
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -49,10 +50,6 @@ def name_problem(name: str, template: bool) -> str | None:
     return None
 
 
-def _network_namespace(spec: Any) -> bool:
-    return any(ns.type == "network" for ns in (spec.linux.namespaces or []))
-
-
 @hookimpl
 def limpet_validate(spec: Any, ctx: Any) -> None:
     devices = spec.linux.net_devices if spec.linux else None
@@ -61,7 +58,7 @@ def limpet_validate(spec: Any, ctx: Any) -> None:
     if ctx.host.rootless:
         raise SpecError(WHERE, "moving network devices is not supported for rootless "
                         "containers: it needs CAP_NET_ADMIN in the host's network namespace")
-    if not _network_namespace(spec):
+    if namespace(spec, "network") is None:
         raise SpecError(WHERE, "moving network devices needs a network namespace: without one "
                         "they would stay in the host's (add {\"type\": \"network\"})")
     taken: dict[str, str] = {}

@@ -30,9 +30,10 @@ def plan(spec: Any, plan: Any, ctx: Any) -> None:
     """create: join ``_ses.ID``, and record it for ``exec``."""
     if ctx.no_new_keyring:
         return
+    from limpet.core.spec import namespace  # runtime side; this module is also the init's
+
     name = f"_ses.{ctx.container_id}"
-    user_namespace = any(ns.type == "user"
-                         for ns in (spec.linux.namespaces or [] if spec.linux else []))
+    user_namespace = namespace(spec, "user") is not None
     plan.add("prepare", "record-session-keyring", WHERE, name=name)
     plan.add("process", "join-session-keyring", WHERE, name=name,
              search=OTHER_SEARCH if user_namespace else USER_SEARCH)

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import LIMPET, Bundle, Result, Runtime, build_rootfs, run_in
+from tests.conftest import LIMPET, Bundle, Result, Runtime, build_rootfs, run_in, run_to_files
 
 pytestmark = pytest.mark.root
 
@@ -39,18 +39,12 @@ class UserSide:
 
     def limpet(self, *args: str, env: dict[str, str] | None = None, root: bool = True,
                wrapper: tuple[str, ...] = ()) -> Result:
-        """limpet as nobody, in the bundle. Files, not pipes: a created container's init
-        keeps its stdout and stderr open."""
+        """limpet as nobody, in the bundle."""
         flags = ["--root", str(self.root)] if root else []
         environment = {"PATH": os.environ["PATH"],
                        "LIMPET_CONFIG": "/nonexistent/limpet-test-config.yaml", **(env or {})}
-        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-            proc = subprocess.run([*AS_NOBODY, *wrapper, LIMPET, *flags, *args], cwd=self.bundle,
-                                  stdout=out, stderr=err, timeout=60, env=environment)
-            out.seek(0)
-            err.seek(0)
-            return Result(proc.returncode, out.read().decode(errors="replace"),
-                          err.read().decode(errors="replace"))
+        return run_to_files([*AS_NOBODY, *wrapper, LIMPET, *flags, *args], env=environment,
+                            cwd=self.bundle)
 
     def limpet_in_user_namespace(self, *args: str) -> Result:
         """limpet as root of a user namespace that maps only nobody (``unshare -r``), as a
